@@ -8,6 +8,12 @@ reader sees is the code that runs.
 from cvae.config import data_source, epochs
 from cvae.data import Batches, DigitData, binarize, load_digits, split_validation
 from cvae.device import default_device, seed_everything
+from cvae.linear_gaussian import (
+    ConditionalLinearGaussianModel,
+    LinearGaussianModel,
+    random_conditional_linear_gaussian,
+    random_linear_gaussian,
+)
 from cvae.distributions import (
     bernoulli_log_likelihood,
     gaussian_kl,
@@ -20,6 +26,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batches",
+    "ConditionalLinearGaussianModel",
+    "LinearGaussianModel",
+    "random_conditional_linear_gaussian",
+    "random_linear_gaussian",
     "DigitData",
     "bernoulli_log_likelihood",
     "binarize",

@@ -1,16 +1,12 @@
 """The few switches a reader sets from the shell, never by editing a notebook.
 
-=================  ==========================================  ===========
-variable           meaning                                     default
-=================  ==========================================  ===========
-``CVAE_DATA``      ``sample`` (5,000 offline digits) or        ``sample``
-                   ``mnist`` (full MNIST via torchvision)
-``CVAE_DATA_ROOT`` where full MNIST is stored / downloaded     ``./data``
-``CVAE_EPOCHS``    override every chapter's epoch budget       chapter's
-``CVAE_DEVICE``    ``cpu``, ``cuda``, ``cuda:1`` ...           CUDA if any
-=================  ==========================================  ===========
+* ``CVAE_DATA``: ``sample`` (5,000 offline digits, the default) or ``mnist`` (full
+  MNIST via torchvision).
+* ``CVAE_DATA_ROOT``: where full MNIST is stored or downloaded (default ``./data``).
+* ``CVAE_EPOCHS``: overrides every chapter's epoch budget.
+* ``CVAE_DEVICE``: ``cpu``, ``cuda``, ``cuda:1`` ... (default: CUDA if present).
 
-Explained in the introduction (``book/intro.md``, *How to run it*).
+Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
 """
 
 from __future__ import annotations
@@ -36,7 +32,7 @@ def data_source() -> str:
 
 def data_root() -> Path:
     """Where full MNIST lives (``CVAE_DATA_ROOT``, default ``./data``)."""
-    return Path(os.environ.get("CVAE_DATA_ROOT", "data")).expanduser()
+    return Path(os.environ.get("CVAE_DATA_ROOT", "").strip() or "data").expanduser()
 
 
 def epochs(default: int) -> int:

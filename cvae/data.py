@@ -11,7 +11,7 @@ Two sources, chosen by ``CVAE_DATA`` (see :mod:`cvae.config`):
 Images are ``float32`` tensors of shape ``(N, 1, 28, 28)`` with grey levels in ``[0, 1]``;
 labels are ``int64`` in ``0..9``. Everything is held in memory and batched by indexing
 whole tensors (:class:`Batches`), with no per-image Python work. Binarization is a
-separate, explicit step (:func:`binarize`). Explained in the introduction's *Data* section
+separate, explicit step (:func:`binarize`). Explained in :chapter:`the introduction <book/intro>`
 and used from the chapter *The VAE on MNIST* onwards.
 """
 
@@ -131,8 +131,8 @@ def _load_torchvision(root: Path, download: bool) -> DigitData:
 
 def check_images(name: str, images: Tensor) -> Tensor:
     """Require a batch of 28x28 digits ``(N, 1, 28, 28)`` with pixel values in ``[0, 1]``."""
-    check_tensor(name, images, ndim=4, floating=True)
-    if tuple(images.shape[1:]) != IMAGE_SHAPE:
+    check_tensor(name, images, floating=True)
+    if images.dim() != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
         raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(images.shape)}")
     return check_range(name, images, 0.0, 1.0)
 
@@ -238,3 +238,112 @@ class Batches:
             tensors = self.tensors
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield tuple(t[start : start + self.batch_size] for t in tensors)
+
+
+# ---------------------------------------------------------------------------------------
+# The quadrant task of structured output prediction (explained in the chapter
+# book/quadrants, "Structured output prediction"): x = the given quadrants of a
+# digit, y = the others. Pyro's conventions (examples/cvae): 1 given quadrant = the
+# bottom-left one; 2 = the left half; 3 = all but the bottom-right one. In the input the
+# hidden pixels are set to -1, a value no pixel takes.
+# ---------------------------------------------------------------------------------------
+
+QUADRANT_COUNTS = (1, 2, 3)
+HIDDEN_PIXEL_VALUE = -1.0
+
+
+def check_num_given(num_given: object) -> int:
+    """Require the number of given quadrants: an int in ``{1, 2, 3}``.
+
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    if isinstance(num_given, bool) or not isinstance(num_given, int):
+        raise TypeError(f"num_given must be an int in {{1, 2, 3}}, got {type(num_given).__name__}")
+    if num_given not in QUADRANT_COUNTS:
+        raise ValueError(f"num_given must be 1, 2 or 3 (given quadrants), got {num_given}")
+    return num_given
+
+
+def quadrant_mask(num_given: int) -> Tensor:
+    """Boolean mask ``(1, 28, 28)`` of the *output* pixels y (True) when ``num_given`` quadrants are given.
+
+    Its complement is the input x. With Pyro's conventions the given quadrants are:
+    ``1``: bottom-left; ``2``: left half; ``3``: all but bottom-right. So y is three
+    quadrants (588 pixels), the right half (392) or the bottom-right quadrant (196).
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_num_given(num_given)
+    height, width = IMAGE_SHAPE[1:]
+    given = torch.zeros(IMAGE_SHAPE, dtype=torch.bool)
+    given[:, height // 2 :, : width // 2] = True  # bottom-left: always given
+    if num_given >= 2:
+        given[:, :, : width // 2] = True  # the left half
+    if num_given == 3:
+        given[:, : height // 2, :] = True  # and the top half
+    return ~given
+
+
+def split_quadrants(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
+    """Split digits into the input x (given quadrants) and the output y (the others).
+
+    Args:
+        images: ``(N, 1, 28, 28)`` pixels in ``[0, 1]`` (binarize them first for a
+            Bernoulli likelihood of y).
+        num_given: 1, 2 or 3 given quadrants (:func:`quadrant_mask`).
+
+    Returns:
+        ``(inputs, targets)``: ``inputs`` has the shape of ``images`` with the output
+        pixels set to ``-1``; ``targets`` ``(N, P)`` holds the ``P`` output pixels in
+        row-major order, ready for :func:`cvae.distributions.bernoulli_log_likelihood`.
+
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_images("images", images)
+    mask = quadrant_mask(num_given).to(images.device)
+    inputs = images.masked_fill(mask, HIDDEN_PIXEL_VALUE)
+    return inputs, images.flatten(1)[:, mask.flatten()]
+
+
+def check_quadrant_inputs(name: str, inputs: Tensor, num_given: int) -> Tensor:
+    """Require inputs made by :func:`split_quadrants` for ``num_given``: ``(N, 1, 28, 28)``,
+    given pixels in ``[0, 1]``, every output pixel ``-1``.
+
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_tensor(name, inputs, floating=True)
+    if inputs.dim() != 4 or tuple(inputs.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(inputs.shape)}")
+    mask = quadrant_mask(num_given).to(inputs.device).expand_as(inputs)
+    check_range(f"{name} (given pixels)", inputs[~mask], 0.0, 1.0)
+    if not bool((inputs[mask] == HIDDEN_PIXEL_VALUE).all()):
+        raise ValueError(
+            f"{name} must have every output pixel of num_given={num_given} set to -1: "
+            "make them with split_quadrants(images, num_given) for the same num_given"
+        )
+    return inputs
+
+
+def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
+    """Put output pixels back into the image: the inverse of :func:`split_quadrants`.
+
+    Args:
+        inputs: ``(N, 1, 28, 28)`` from :func:`split_quadrants`.
+        outputs: ``(..., N, P)`` output pixels in ``[0, 1]`` (targets, predicted
+            probabilities, or a stack of samples).
+
+    Returns:
+        ``(..., N, 1, 28, 28)`` images: the given pixels of ``inputs`` and ``outputs`` in
+        the hidden ones.
+
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_quadrant_inputs("inputs", inputs, num_given)
+    mask = quadrant_mask(num_given).to(inputs.device).flatten()
+    check_tensor("outputs", outputs, floating=True)
+    check_range("outputs", outputs, 0.0, 1.0)
+    expected = (len(inputs), int(mask.sum()))
+    if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != expected:
+        raise ValueError(f"outputs must have shape (..., {expected[0]}, {expected[1]}), got {tuple(outputs.shape)}")
+    flat = inputs.flatten(1).expand(*outputs.shape[:-1], mask.numel()).clone()
+    flat[..., mask] = outputs.to(flat.dtype)
+    return flat.unflatten(-1, IMAGE_SHAPE)

@@ -1,6 +1,6 @@
 """Closed-form densities and divergences used by every chapter.
 
-Explained in the chapter *From likelihood to the ELBO* (``book/elbo.ipynb``). All
+Explained in the chapter :chapter:`From likelihood to the ELBO <book/elbo>`. All
 functions work on batches: the leading dimensions are kept, the event dimension (the
 last one: latent units or pixels) is summed, so results are per example, in nats.
 """
@@ -70,6 +70,12 @@ def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     check_tensor("z", z, floating=True)
     check_tensor("mu", mu, floating=True)
     check_tensor("logvar", logvar, floating=True)
+    try:
+        torch.broadcast_shapes(z.shape, mu.shape, logvar.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"z{tuple(z.shape)}, mu{tuple(mu.shape)} and logvar{tuple(logvar.shape)} do not broadcast"
+        ) from None
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
@@ -105,9 +111,10 @@ def bernoulli_log_likelihood(logits: Tensor, target: Tensor) -> Tensor:
             f"logits{tuple(logits.shape)} and target{tuple(target.shape)} differ in their "
             "per-example shape"
         )
-    target = target.expand_as(logits)
-    elementwise = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if target.dim() and logits.shape[logits.dim() - target.dim()] != target.shape[0] != 1:
+        raise ValueError(f"target{tuple(target.shape)} does not broadcast to logits{tuple(logits.shape)}")
     event_dims = tuple(range(logits.dim() - target.dim() + 1, logits.dim()))
+    elementwise = -F.binary_cross_entropy_with_logits(logits, target.expand_as(logits), reduction="none")
     return elementwise.sum(event_dims) if event_dims else elementwise
 
 

@@ -1,0 +1,416 @@
+"""Sphinx extension: the book's site features that need code.
+
+Registered in ``_config.yml`` (``sphinx: local_extensions: book_site: book/_tools``).
+
+``:chapter:`` role
+    Links a docstring to the chapter that explains it::
+
+        Explained in the chapter :chapter:`From likelihood to the ELBO <book/elbo>`.
+
+    The target is a document path from the repository root (``book/elbo``; a leading
+    ``/`` or an ``.ipynb``/``.md`` suffix is accepted). Without an explicit title the
+    chapter's own title is used. A chapter that is not in ``_toc.yml`` yet is shown as
+    plain italic text, not as a broken link, so the package can name chapters that are
+    still being written. On the API page every module-level function and class inherits
+    the *first* ``:chapter:`` of its module's docstring as an "Explained in:" line.
+
+``cvae.<name>`` cross-references
+    ``{py:func}`cvae.gaussian_kl``` (a name re-exported by ``cvae/__init__.py``)
+    resolves to the documented ``cvae.distributions.gaussian_kl``.
+
+API completeness
+    Every module of the ``cvae`` package must appear on the API page
+    (``automodule``); a module that does not is a build warning. Class bases are shown
+    without ``object`` and without private (``_Name``) classes.
+
+Offline pages
+    sphinx-thebe's CDN script is left off the pages while thebe is not enabled
+    (MathJax is served from ``book/_static/mathjax``, see ``_config.yml``).
+
+``reproducibility-report`` directive
+    Renders, at build time, the versions of the packages the book runs on, the machine,
+    the build date, and for each notebook of ``_toc.yml`` its last execution time and
+    wall time (from the nbclient cell timing that ``make execute`` records) and its time
+    budget (``metadata["cvae_book"]["time_budget_s"]`` of the notebook, when declared)::
+
+        ```{reproducibility-report} notebooks
+        ```
+
+    The argument is one of ``software``, ``platform``, ``notebooks`` (default: all
+    three, each under a rubric). A page using it is rebuilt on every build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.metadata
+import json
+import os
+import pkgutil
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective, SphinxRole
+from sphinx.util.nodes import split_explicit_title
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = "cvae"
+CHAPTER_ROLE = re.compile(r":chapter:`([^`]+)`")
+
+# (label shown, distribution name); "Python" is the interpreter itself.
+DEFAULT_PACKAGES = [
+    ("Python", None),
+    ("torch", "torch"),
+    ("torchvision", "torchvision"),
+    ("numpy", "numpy"),
+    ("matplotlib", "matplotlib"),
+    ("jupyter-book", "jupyter-book"),
+    ("Sphinx", "sphinx"),
+    ("myst-nb", "myst-nb"),
+    ("nbclient", "nbclient"),
+    ("cvae (this book's package)", "cvae"),
+]
+
+
+# --------------------------------------------------------------------------- :chapter:
+
+
+def chapter_docname(target: str) -> str:
+    """``/book/elbo.ipynb`` -> ``book/elbo``."""
+    target = target.strip().lstrip("/")
+    for suffix in (".ipynb", ".md"):
+        if target.endswith(suffix):
+            target = target[: -len(suffix)]
+    return target
+
+
+class ChapterRole(SphinxRole):
+    """``:chapter:`Title <book/name>``` -> a link to that chapter, or italic text if it is not built."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        explicit, title, target = split_explicit_title(self.text)
+        docname = chapter_docname(target)
+        if docname in self.env.found_docs:
+            ref = addnodes.pending_xref(
+                self.rawtext,
+                refdomain="std",
+                reftype="doc",
+                reftarget="/" + docname,
+                refexplicit=explicit,
+                refwarn=True,
+                refdoc=self.env.docname,
+            )
+            ref += nodes.inline(title, title)
+            return [ref], []
+        logger.info("chapter %s is not in the book (yet): shown unlinked", docname, location=self.get_location())
+        text = title if explicit else docname
+        return [nodes.emphasis(text, text, classes=["cvae-chapter-missing"])], []
+
+
+def add_chapter_line(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """Give each module-level function/class on the API page its module's chapter link."""
+    if what not in ("function", "class", "exception") or not name.startswith(PACKAGE + "."):
+        return
+    module = sys.modules.get(name.rpartition(".")[0])
+    if module is None or any(":chapter:" in line for line in lines):
+        return  # a method, or the object names its own chapter
+    found = CHAPTER_ROLE.search(module.__doc__ or "")
+    if found:
+        lines.extend(["", f"**Explained in:** :chapter:`{found.group(1)}`"])
+
+
+def public_bases(app: Sphinx, name: str, obj: Any, options: Any, bases: list) -> None:
+    """Show a class's public bases: a private base (``_Shared``, not on the API page) is
+    replaced by its own bases, and "Bases: object" (which says nothing) is left out."""
+
+    def public(base: Any) -> list:
+        if base is object:
+            return []
+        if getattr(base, "__name__", "").startswith("_"):
+            return [b for parent in base.__bases__ for b in public(parent)]
+        return [base]
+
+    bases[:] = list(dict.fromkeys(b for base in bases for b in public(base)))
+
+
+# ------------------------------------------------------------- cvae.<name> aliases
+
+
+def resolve_reexport(app: Sphinx, env: BuildEnvironment, node: addnodes.pending_xref, contnode: nodes.Element):
+    """``cvae.gaussian_kl`` -> ``cvae.distributions.gaussian_kl`` (where it is documented)."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if not target.startswith(PACKAGE + "."):
+        return None
+    obj: Any = importlib.import_module(PACKAGE)
+    for part in target.split(".")[1:]:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qualname or f"{module}.{qualname}" == target:
+        return None
+    return env.get_domain("py").resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], f"{module}.{qualname}", node, contnode
+    )
+
+
+def check_api_complete(app: Sphinx, env: BuildEnvironment) -> None:
+    """Warn about a ``cvae`` module that the API page does not document."""
+    if not any(name.startswith(PACKAGE) for name in env.get_domain("py").modules):
+        return  # no API page in this build
+    package = importlib.import_module(PACKAGE)
+    documented = set(env.get_domain("py").modules)
+    for info in pkgutil.walk_packages(package.__path__, PACKAGE + "."):
+        if info.name not in documented and not info.name.rpartition(".")[2].startswith("_"):
+            logger.warning(
+                "module %s is not on the API page: add an automodule block for it to book/api.md",
+                info.name,
+            )
+
+
+# ------------------------------------------------------------ reproducibility report
+
+
+def toc_notebooks(root: Path) -> list[str]:
+    """Docnames of the notebooks listed in ``_toc.yml``, in reading order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    files: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if isinstance(node.get(key), str):
+                    files.append(chapter_docname(node[key]))
+            for value in node.values():
+                if isinstance(value, (dict, list)):
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return [name for name in dict.fromkeys(files) if (root / (name + ".ipynb")).exists()]
+
+
+def parse_time(stamp: str) -> dt.datetime | None:
+    """nbclient's ISO timestamps (``2026-11-23T19:49:52.447710Z``) as aware datetimes."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?", stamp.strip())
+    if not match:
+        return None
+    base, fraction, zone = match.groups()
+    moment = dt.datetime.fromisoformat(base + (fraction or "")[:7])
+    if zone in (None, "Z"):
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.replace(tzinfo=dt.datetime.strptime(zone.replace(":", ""), "%z").tzinfo)
+
+
+def notebook_timing(notebook: dict) -> dict[str, Any]:
+    """Start, end, wall time and timed/total code cells from the stored cell metadata."""
+    starts, ends = [], []
+    code_cells = timed = 0
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        code_cells += 1
+        execution = cell.get("metadata", {}).get("execution", {})
+        start = execution.get("iopub.execute_input") or execution.get("iopub.status.busy")
+        end = execution.get("shell.execute_reply") or execution.get("iopub.status.idle")
+        start, end = (parse_time(start) if start else None), (parse_time(end) if end else None)
+        if start and end:
+            timed += 1
+            starts.append(start)
+            ends.append(end)
+    budget = notebook.get("metadata", {}).get("cvae_book", {}).get("time_budget_s")
+    return {
+        "start": min(starts) if starts else None,
+        "end": max(ends) if ends else None,
+        "wall_s": (max(ends) - min(starts)).total_seconds() if starts else None,
+        "code_cells": code_cells,
+        "timed": timed,
+        "budget_s": budget,
+        "kernel_python": notebook.get("metadata", {}).get("language_info", {}).get("version"),
+    }
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def build_time() -> dt.datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` for a reproducible build."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def version_of(distribution: str | None) -> str:
+    if distribution is None:
+        return f"{platform.python_version()} ({platform.python_implementation()})"
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def table(headers: list[str] | None, rows: list[list[nodes.Node | str]], classes: list[str]) -> nodes.table:
+    """A docutils table (no header row if ``headers`` is None); a cell is a string or a node."""
+    columns = len(headers) if headers else len(rows[0])
+    group = nodes.tgroup(cols=columns)
+    group += [nodes.colspec(colwidth=1) for _ in range(columns)]
+    head, body = nodes.thead(), nodes.tbody()
+    for target, cells in ((head, [headers] if headers else []), (body, rows)):
+        for cells_of_row in cells:
+            row = nodes.row()
+            for cell in cells_of_row:
+                entry = nodes.entry()
+                paragraph = nodes.paragraph()
+                paragraph += nodes.Text(cell) if isinstance(cell, str) else cell
+                entry += paragraph
+                row += entry
+            target += row
+    if headers:
+        group += head
+    group += body
+    result = nodes.table(classes=["colwidths-auto", *classes])
+    result += group
+    return result
+
+
+class ReproducibilityReport(SphinxDirective):
+    """Tables of software, platform and notebook execution times, computed at build time."""
+
+    optional_arguments = 1
+    has_content = False
+    PARTS = ("software", "platform", "notebooks")
+
+    def run(self) -> list[nodes.Node]:
+        parts = [self.arguments[0]] if self.arguments else list(self.PARTS)
+        for part in parts:
+            if part not in self.PARTS:
+                raise self.error(f"reproducibility-report: unknown part {part!r}; use one of {self.PARTS}")
+        self.env.cvae_report_docs = getattr(self.env, "cvae_report_docs", set()) | {self.env.docname}
+        result: list[nodes.Node] = []
+        for part in parts:
+            if len(parts) > 1:
+                result.append(nodes.rubric(text=part.capitalize()))
+            result.append(getattr(self, part)())
+        return result
+
+    def software(self) -> nodes.Node:
+        rows = [[label, version_of(dist)] for label, dist in self.config.reproducibility_packages]
+        return table(["package", "version"], rows, ["cvae-report-software"])
+
+    def platform(self) -> nodes.Node:
+        rows = [
+            ["built on", build_time().strftime("%Y-%m-%d %H:%M UTC")],
+            ["operating system", platform.platform()],
+            ["machine", f"{platform.machine()}, {os.cpu_count()} logical CPUs"],
+            ["Python executable", f"{platform.python_implementation()} {platform.python_version()}"],
+        ]
+        return table(None, rows, ["cvae-report-platform"])
+
+    def notebooks(self) -> nodes.Node:
+        root = Path(self.env.srcdir)
+        rows = []
+        for docname in toc_notebooks(root):
+            path = root / (docname + ".ipynb")
+            self.env.note_dependency(str(path))
+            timing = notebook_timing(json.loads(path.read_text(encoding="utf-8")))
+            link = addnodes.pending_xref(
+                "", refdomain="std", reftype="doc", reftarget="/" + docname, refexplicit=False,
+                refwarn=True, refdoc=self.env.docname,
+            )
+            link += nodes.inline(docname, docname)
+            if timing["wall_s"] is None:
+                executed, wall = "no timing stored", "—"
+            else:
+                executed = timing["end"].astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                wall = format_seconds(timing["wall_s"])
+            budget = timing["budget_s"]
+            if budget is None:
+                budget_text = "—"
+            else:
+                budget_text = format_seconds(float(budget))
+                if timing["wall_s"] is not None:
+                    budget_text += " (within)" if timing["wall_s"] <= float(budget) else " (OVER)"
+            rows.append([
+                link,
+                executed,
+                wall,
+                f"{timing['timed']}/{timing['code_cells']}",
+                budget_text,
+                timing["kernel_python"] or "—",
+            ])
+        return table(
+            ["chapter", "last executed", "wall time", "cells timed", "time budget", "kernel Python"],
+            rows,
+            ["cvae-report-notebooks"],
+        )
+
+
+def always_rebuild(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
+    return sorted(getattr(env, "cvae_report_docs", set()) & env.found_docs)
+
+
+def purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    getattr(env, "cvae_report_docs", set()).discard(docname)
+
+
+def merge_info(app: Sphinx, env: BuildEnvironment, docnames, other: BuildEnvironment) -> None:
+    env.cvae_report_docs = getattr(env, "cvae_report_docs", set()) | getattr(other, "cvae_report_docs", set())
+
+
+# ------------------------------------------------------------------------ offline pages
+
+
+def thebe_enabled(app: Sphinx) -> bool:
+    options = app.config.html_theme_options or {}
+    return bool((options.get("launch_buttons") or {}).get("thebe"))
+
+
+def is_thebe_script(script: Any) -> bool:
+    filename = str(getattr(script, "filename", "") or "")
+    body = str((getattr(script, "attributes", None) or {}).get("body", ""))
+    return filename.endswith("sphinx-thebe.js") or "thebe@" in filename or "THEBE_JS_URL" in body
+
+
+def drop_unused_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """Jupyter Book always loads sphinx-thebe, which names a CDN URL (unpkg.com) on every
+    page. With ``launch_buttons: thebe: false`` nothing uses it: leave it off the pages."""
+    if thebe_enabled(app) or not context.get("script_files"):
+        return
+    context["script_files"] = [script for script in context["script_files"] if not is_thebe_script(script)]
+
+
+def setup(app: Sphinx) -> dict:
+    app.setup_extension("sphinx.ext.autodoc")
+    app.add_config_value("reproducibility_packages", DEFAULT_PACKAGES, "env")
+    app.add_role("chapter", ChapterRole())
+    app.add_directive("reproducibility-report", ReproducibilityReport)
+    # after napoleon (priority 500) has turned Google/NumPy sections into reST
+    app.connect("autodoc-process-docstring", add_chapter_line, priority=600)
+    app.connect("autodoc-process-bases", public_bases)
+    app.connect("missing-reference", resolve_reexport)
+    app.connect("env-check-consistency", check_api_complete)
+    app.connect("env-get-outdated", always_rebuild)
+    app.connect("env-purge-doc", purge_doc)
+    app.connect("env-merge-info", merge_info)
+    app.connect("html-page-context", drop_unused_thebe)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,359 @@
+r"""Structured output prediction :math:`p(y \mid x)`: the baseline, the CVAE, the GSNN and the hybrid of Sohn et al.
+
+Explained in the chapter :chapter:`Structured output prediction: completing digits <book/quadrants>`.
+The task (:func:`cvae.data.split_quadrants`): ``x`` is a digit with some quadrants
+hidden (set to ``-1``), ``y`` the ``P`` hidden pixels, binarized. Every model here
+predicts all ``P`` pixels, and every log-likelihood is summed over them (nats per image).
+
+* :class:`Baseline`: a deterministic network :math:`\hat y = \sigma(f(x))`, trained with
+  the per-pixel binary cross-entropy, i.e. :math:`-\log p(y \mid x)` of independent
+  Bernoulli pixels with means :math:`\hat y`.
+* :class:`StructuredCVAE`: three networks, recognition :math:`q(z \mid x, y)`, prior
+  :math:`p(z \mid x)` and generation :math:`p(y \mid x, z)`, trained on
+
+  .. math::
+
+      \mathcal L_{\mathrm{CVAE}} = \mathbb E_{q(z \mid x, y)}[\log p(y \mid x, z)]
+        - \mathrm{KL}\big(q(z \mid x, y) \,\|\, p(z \mid x)\big) \le \log p(y \mid x),
+
+  the GSNN objective (the generation network trained on codes from the prior network)
+
+  .. math::
+
+      \mathcal L_{\mathrm{GSNN}} = \log \frac1L \sum_{l=1}^L p(y \mid x, z_l),
+      \qquad z_l \sim p(z \mid x),
+
+  or the hybrid :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1 - \alpha) \mathcal L_{\mathrm{GSNN}}`
+  (``alpha = 1``: CVAE, ``alpha = 0``: GSNN). The prior network sees the input
+  completed with the frozen baseline's prediction :math:`\hat y` (Sohn et al.'s
+  "recurrent connection"); the recognition network sees the input completed with the
+  true :math:`y`, i.e. the whole digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from cvae.checks import check_choice, check_positive_int, check_range, check_tensor
+from cvae.data import check_num_given, check_quadrant_inputs, join_quadrants, quadrant_mask
+from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
+from cvae.estimators import importance_sampled_log_likelihood
+from cvae.networks import BernoulliDecoder, GaussianEncoder, mlp
+from cvae.vae import IMAGE_PIXELS, elbo_terms
+
+ESTIMATORS = ("importance", "monte_carlo")
+GaussianParams = tuple[Tensor, Tensor]
+
+
+def output_size(num_given: int) -> int:
+    """``P``, the number of output pixels when ``num_given`` quadrants are given (588, 392 or 196)."""
+    return int(quadrant_mask(num_given).sum())
+
+
+def check_alpha(alpha: object) -> float:
+    """Require the hybrid weight: a real number in ``[0, 1]``."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"alpha must be a number in [0, 1], got {type(alpha).__name__}")
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:  # also refuses NaN
+        raise ValueError(f"alpha must be in [0, 1] (1: CVAE, 0: GSNN), got {alpha}")
+    return alpha
+
+
+def _hidden(hidden_dims: Sequence[int]) -> list[int]:
+    hidden = list(hidden_dims)
+    if not hidden:
+        raise ValueError("hidden_dims needs at least one hidden layer size")
+    return [check_positive_int(f"hidden_dims[{i}]", n) for i, n in enumerate(hidden)]
+
+
+class _QuadrantModel(nn.Module):
+    """What every quadrant model shares: its task (``num_given``) and the checks of a batch."""
+
+    def __init__(self, num_given: int) -> None:
+        super().__init__()
+        self.num_given = check_num_given(num_given)
+        self.output_dim = output_size(num_given)
+
+    def check_batch(self, inputs: Tensor, targets: Tensor | None = None) -> None:
+        """Inputs from :func:`cvae.data.split_quadrants` for this model's ``num_given``; targets ``(B, P)`` in [0, 1]."""
+        check_quadrant_inputs("inputs", inputs, self.num_given)
+        if targets is None:
+            return
+        check_tensor("targets", targets, ndim=2, floating=True)
+        if tuple(targets.shape) != (len(inputs), self.output_dim):
+            raise ValueError(
+                f"targets must have shape (B, P) = ({len(inputs)}, {self.output_dim}) for "
+                f"num_given={self.num_given} and {len(inputs)} inputs, got {tuple(targets.shape)}"
+            )
+        check_range("targets", targets, 0.0, 1.0)
+
+
+class Baseline(_QuadrantModel):
+    r"""The deterministic baseline :math:`\hat y = \sigma(f(x))`: an MLP from the 784 input pixels to ``P`` logits.
+
+    Read as a model, it says the output pixels are independent Bernoullis with means
+    :math:`\hat y`, so its conditional log-likelihood is exact:
+
+    .. math::
+
+        \log p(y \mid x) = \sum_{i=1}^{P} \big[y_i \log \hat y_i + (1 - y_i) \log(1 - \hat y_i)\big],
+
+    minus the per-pixel binary cross-entropy, summed over the output pixels.
+    """
+
+    def __init__(self, num_given: int, hidden_dims: Sequence[int] = (256, 256)) -> None:
+        super().__init__(num_given)
+        self.hidden_dims = _hidden(hidden_dims)
+        self.net = mlp([IMAGE_PIXELS, *self.hidden_dims, self.output_dim])
+
+    def constructor_args(self) -> dict:
+        """The arguments that rebuild this architecture (stored in checkpoints)."""
+        return {"num_given": self.num_given, "hidden_dims": list(self.hidden_dims)}
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """Logits ``(B, P)`` of the output pixels."""
+        return self.net(inputs.flatten(1))
+
+    def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """Per-example BCE summed over output pixels (``loss``) and the log-likelihood it negates."""
+        self.check_batch(inputs, targets)
+        log_likelihood = bernoulli_log_likelihood(self(inputs), targets)
+        return {"loss": -log_likelihood, "log_likelihood": log_likelihood}
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor) -> Tensor:
+        """The prediction :math:`\\hat y`: output pixel probabilities ``(B, P)``."""
+        self.check_batch(inputs)
+        return torch.sigmoid(self(inputs))
+
+    @torch.no_grad()
+    def log_likelihood(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        """The exact :math:`\\log p(y \\mid x)` per example, ``(B,)``, in nats."""
+        return self.loss_terms(inputs, targets)["log_likelihood"]
+
+
+def conditional_log_likelihood(
+    log_likelihood: Callable[[Tensor], Tensor],
+    prior: GaussianParams,
+    proposal: GaussianParams | None = None,
+    num_samples: int = 100,
+    chunk_size: int = 100,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Estimate :math:`\log p(y \mid x) = \log \int p(y \mid x, z)\, p(z \mid x)\, dz` per example.
+
+    * ``proposal=None``: Monte Carlo from the prior,
+      :math:`\log \frac1S \sum_s p(y \mid x, z_s)`, :math:`z_s \sim p(z \mid x)`.
+    * ``proposal = q(z | x, y)``: importance sampling,
+      :math:`\log \frac1S \sum_s \frac{p(y \mid x, z_s)\, p(z_s \mid x)}{q(z_s \mid x, y)}`,
+      :math:`z_s \sim q`.
+
+    Both average :math:`S` unbiased estimates of :math:`p(y \mid x)` inside the logarithm
+    (so each is, in expectation, a lower bound that tightens as :math:`S` grows); both
+    use :func:`cvae.estimators.importance_sampled_log_likelihood`: batched over samples
+    in chunks of ``chunk_size``, with a stable log-mean-exp.
+
+    Args:
+        log_likelihood: maps codes ``(S', B, d)`` to :math:`\log p(y \mid x, z)`, ``(S', B)``.
+        prior: ``(mu, logvar)`` of :math:`p(z \mid x)`, each ``(B, d)``.
+        proposal: ``(mu, logvar)`` of :math:`q(z \mid x, y)`, or ``None`` for the prior.
+        num_samples: :math:`S`.
+
+    Returns:
+        ``(B,)``, nats.
+    """
+    return importance_sampled_log_likelihood(
+        log_likelihood,
+        prior if proposal is None else proposal,
+        prior=prior,
+        num_samples=num_samples,
+        chunk_size=chunk_size,
+        generator=generator,
+    )
+
+
+class StructuredCVAE(_QuadrantModel):
+    r"""Sohn et al.'s conditional VAE for :math:`p(y \mid x)`, trained as a CVAE, a GSNN or their hybrid.
+
+    * ``prior_net`` :math:`p(z \mid x)`: a :class:`~cvae.networks.GaussianEncoder` of the
+      input completed with the baseline's prediction :math:`\hat y(x)` (784 pixels).
+    * ``recognition_net`` :math:`q(z \mid x, y)`: a :class:`~cvae.networks.GaussianEncoder`
+      of the input completed with the true :math:`y` (the whole digit). A GSNN
+      (``alpha = 0``) never uses it and has none.
+    * ``generation_net`` :math:`p(y \mid x, z)`: a :class:`~cvae.networks.BernoulliDecoder`
+      of ``concat(x, z)`` to the ``P`` output logits.
+
+    The baseline is trained first and frozen here: its prediction is a fixed, meaningful
+    initial guess, and it is not trained again.
+
+    Args:
+        num_given: 1, 2 or 3 given quadrants.
+        baseline: a trained :class:`Baseline` for the same ``num_given``.
+        alpha: weight of :math:`\mathcal L_{\mathrm{CVAE}}` in the objective
+            :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.
+        latent_dim: size of :math:`z`.
+        hidden_dims: hidden layers of each network (reversed for the generation network).
+        num_particles: :math:`L`, the prior samples of the GSNN term.
+    """
+
+    def __init__(
+        self,
+        num_given: int,
+        baseline: Baseline,
+        *,
+        alpha: float = 1.0,
+        latent_dim: int = 32,
+        hidden_dims: Sequence[int] = (256, 256),
+        num_particles: int = 10,
+    ) -> None:
+        super().__init__(num_given)
+        if not isinstance(baseline, Baseline):
+            raise TypeError(f"baseline must be a cvae.structured.Baseline, got {type(baseline).__name__}")
+        if baseline.num_given != num_given:
+            raise ValueError(f"baseline was built for num_given={baseline.num_given}, this model for num_given={num_given}")
+        self.alpha = check_alpha(alpha)
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        self.hidden_dims = _hidden(hidden_dims)
+        self.num_particles = check_positive_int("num_particles", num_particles)
+        self.baseline = baseline.requires_grad_(False).eval()
+        self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
+        self.recognition_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim) if self.alpha > 0 else None
+        self.generation_net = BernoulliDecoder(IMAGE_PIXELS + latent_dim, self.hidden_dims[::-1], (self.output_dim,))
+
+    def constructor_args(self) -> dict:
+        """The arguments that rebuild this architecture, the baseline's included (stored in checkpoints)."""
+        return {
+            "num_given": self.num_given,
+            "alpha": self.alpha,
+            "latent_dim": self.latent_dim,
+            "hidden_dims": list(self.hidden_dims),
+            "num_particles": self.num_particles,
+            "baseline": self.baseline.constructor_args(),
+        }
+
+    def train(self, mode: bool = True) -> StructuredCVAE:
+        """Switch training mode; the frozen baseline always stays in evaluation mode."""
+        super().train(mode)
+        self.baseline.eval()
+        return self
+
+    def prior(self, inputs: Tensor) -> GaussianParams:
+        r"""``(mu, logvar)`` of :math:`p(z \mid x)` from the input completed with :math:`\hat y(x)`."""
+        with torch.no_grad():
+            guess = torch.sigmoid(self.baseline(inputs))
+        return self.prior_net(join_quadrants(inputs, guess, self.num_given))
+
+    def recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
+        r"""``(mu, logvar)`` of :math:`q(z \mid x, y)` from the whole digit."""
+        if self.recognition_net is None:
+            raise RuntimeError("a GSNN (alpha=0) has no recognition network; use estimator='monte_carlo'")
+        return self.recognition_net(join_quadrants(inputs, targets, self.num_given))
+
+    def generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
+        r"""Logits of :math:`p(y \mid x, z)` for codes ``(B, d)`` or ``(S, B, d)``: shape ``(..., B, P)``."""
+        flat = inputs.flatten(1).expand(*z.shape[:-1], IMAGE_PIXELS)
+        return self.generation_net(torch.cat([flat, z], dim=-1))
+
+    def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        r"""Per-example terms: ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}} - (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.
+
+        With ``alpha > 0`` also ``elbo`` (:math:`\mathcal L_{\mathrm{CVAE}}`, one sample of
+        :math:`q`), ``reconstruction`` and ``kl``; with ``alpha < 1`` also ``gsnn``
+        (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples).
+        """
+        self.check_batch(inputs, targets)
+        mu_p, logvar_p = self.prior(inputs)
+        terms: dict[str, Tensor] = {}
+        loss = torch.zeros(len(inputs), dtype=inputs.dtype, device=inputs.device)
+        if self.alpha > 0:
+            mu_q, logvar_q = self.recognize(inputs, targets)
+            logits = self.generate_logits(inputs, reparameterize(mu_q, logvar_q))
+            terms = elbo_terms(logits, targets, gaussian_kl(mu_q, logvar_q, mu_p, logvar_p))
+            loss = loss + self.alpha * terms.pop("loss")
+        if self.alpha < 1:
+            shape = (self.num_particles, *mu_p.shape)
+            z = reparameterize(mu_p.expand(shape), logvar_p.expand(shape))
+            gsnn = log_mean_exp(bernoulli_log_likelihood(self.generate_logits(inputs, z), targets), dim=0)
+            terms["gsnn"] = gsnn
+            loss = loss - (1 - self.alpha) * gsnn
+        return {"loss": loss, **terms}
+
+    @torch.no_grad()
+    def sample(self, inputs: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        r"""Output pixel probabilities ``(S, B, P)`` decoded from :math:`z_s \sim p(z \mid x)`: ``S`` completions per input."""
+        self.check_batch(inputs)
+        check_positive_int("num_samples", num_samples)
+        mu, logvar = self.prior(inputs)
+        eps = torch.randn((num_samples, *mu.shape), generator=generator).to(mu.device)
+        return torch.sigmoid(self.generate_logits(inputs, mu + (0.5 * logvar).exp() * eps))
+
+    @torch.no_grad()
+    def log_likelihood(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        num_samples: int = 100,
+        estimator: str = "importance",
+        chunk_size: int = 100,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        r"""Estimated :math:`\log p(y \mid x)` per example, ``(B,)``: see :func:`conditional_log_likelihood`.
+
+        ``estimator``: ``"importance"`` (proposal :math:`q(z \mid x, y)`) or
+        ``"monte_carlo"`` (samples from the prior network).
+        """
+        self.check_batch(inputs, targets)
+        check_choice("estimator", estimator, ESTIMATORS)
+        prior = self.prior(inputs)
+        proposal = self.recognize(inputs, targets) if estimator == "importance" else None
+        return conditional_log_likelihood(
+            lambda z: bernoulli_log_likelihood(self.generate_logits(inputs, z), targets),
+            prior,
+            proposal,
+            num_samples=num_samples,
+            chunk_size=chunk_size,
+            generator=generator,
+        )
+
+
+def negative_conditional_log_likelihood(
+    model: Baseline | StructuredCVAE,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    estimator: str = "importance",
+    num_samples: int = 100,
+    batch_size: int = 100,
+    seed: int = 0,
+) -> Tensor:
+    r""":math:`-\log p(y \mid x)` of every example, ``(N,)`` in nats, computed in batches.
+
+    Exact for a :class:`Baseline` (``estimator`` and ``num_samples`` are then unused);
+    estimated with ``num_samples`` draws for a :class:`StructuredCVAE`, reproducibly
+    from ``seed``.
+    """
+    if not isinstance(model, (Baseline, StructuredCVAE)):
+        raise TypeError(f"model must be a Baseline or a StructuredCVAE, got {type(model).__name__}")
+    check_choice("estimator", estimator, ESTIMATORS)
+    check_positive_int("num_samples", num_samples)
+    check_positive_int("batch_size", batch_size)
+    model.check_batch(inputs, targets)
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    values = []
+    for start in range(0, len(inputs), batch_size):
+        x = inputs[start : start + batch_size].to(device)
+        y = targets[start : start + batch_size].to(device)
+        if isinstance(model, Baseline):
+            values.append(-model.log_likelihood(x, y))
+        else:
+            values.append(-model.log_likelihood(x, y, num_samples, estimator, generator=generator))
+    model.train(was_training)
+    return torch.cat(values).cpu()
+

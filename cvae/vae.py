@@ -1,0 +1,92 @@
+"""The variational autoencoder: encoder, reparameterized sample, decoder, and its ELBO.
+
+Explained in the chapter :chapter:`The VAE on MNIST <book/vae>`; the conditional
+models of the later chapters reuse its parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from cvae.checks import check_positive_int
+from cvae.data import check_images
+from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, reparameterize
+from cvae.estimators import importance_sampled_log_likelihood
+from cvae.networks import BernoulliDecoder, GaussianEncoder
+
+IMAGE_PIXELS = 28 * 28
+
+
+def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
+    r"""Package the per-example terms of an ELBO for training and reporting.
+
+    .. math::
+
+        \mathrm{ELBO} = \underbrace{\mathbb E_q[\log p(x \mid z)]}_{\text{reconstruction}}
+        - \underbrace{\mathrm{KL}(q \,\|\, p)}_{\text{kl}}
+
+    The expectation is estimated with the one reparameterized sample whose ``logits``
+    are given. ``loss`` (what :func:`cvae.training.fit` minimizes) is the negative
+    ELBO; all values are per example, in nats, summed over pixels and latent units.
+    """
+    reconstruction = bernoulli_log_likelihood(logits, target)
+    if reconstruction.shape != kl.shape:
+        raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and kl {tuple(kl.shape)} differ in shape")
+    elbo = reconstruction - kl
+    return {"loss": -elbo, "reconstruction": reconstruction, "kl": kl, "elbo": elbo}
+
+
+class VAE(nn.Module):
+    r"""A VAE for binarized 28x28 digits with prior :math:`p(z) = \mathcal N(0, I)`.
+
+    :math:`q(z \mid x)` is a :class:`~cvae.networks.GaussianEncoder`,
+    :math:`p(x \mid z)` a :class:`~cvae.networks.BernoulliDecoder`.
+    """
+
+    def __init__(self, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256)) -> None:
+        super().__init__()
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        hidden = list(hidden_dims)
+        self.encoder = GaussianEncoder(IMAGE_PIXELS, hidden, latent_dim)
+        self.decoder = BernoulliDecoder(latent_dim, hidden[::-1])
+
+    def loss_terms(self, images: Tensor) -> dict[str, Tensor]:
+        """Per-example ELBO terms of binary ``images`` ``(B, 1, 28, 28)``, one sample of z each."""
+        check_images("images", images)
+        mu, logvar = self.encoder(images)
+        z = reparameterize(mu, logvar)
+        return elbo_terms(self.decoder(z), images, gaussian_kl(mu, logvar))
+
+    @torch.no_grad()
+    def reconstruct(self, images: Tensor) -> Tensor:
+        """Pixel probabilities decoded from the posterior mean of each image."""
+        check_images("images", images)
+        mu, _ = self.encoder(images)
+        return torch.sigmoid(self.decoder(mu))
+
+    @torch.no_grad()
+    def sample(self, count: int, generator: torch.Generator | None = None) -> Tensor:
+        """Pixel probabilities of ``count`` digits decoded from ``z ~ N(0, I)``."""
+        check_positive_int("count", count)
+        device = next(self.parameters()).device
+        z = torch.randn((count, self.latent_dim), generator=generator).to(device)
+        return torch.sigmoid(self.decoder(z))
+
+    @torch.no_grad()
+    def log_likelihood(self, images: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        r"""Importance-sampled :math:`\log p(x)` per image with ``num_samples`` draws from :math:`q(z \mid x)`.
+
+        See :func:`cvae.estimators.importance_sampled_log_likelihood`; with
+        ``num_samples=1`` this is an unbiased estimate of the ELBO.
+        """
+        check_images("images", images)
+        proposal = self.encoder(images)
+        return importance_sampled_log_likelihood(
+            lambda z: bernoulli_log_likelihood(self.decoder(z), images),
+            proposal,
+            num_samples=num_samples,
+            generator=generator,
+        )
