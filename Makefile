@@ -10,7 +10,6 @@ NOTEBOOKS := $(shell $(PYTHON) -c "import re,pathlib; print(' '.join(m + '.ipynb
 # Kernels started by nbval and nbclient are this environment's, never a user-wide one.
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := agg
 
 .PHONY: help setup test unit nbval site browser book execute clean
 
@@ -35,7 +34,7 @@ unit: setup
 
 nbval: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
-		--sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 
 site: setup
 	rm -rf _build/html _build/.doctrees

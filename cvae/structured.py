@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cvae.checks import check_choice, check_positive_int, check_range, check_tensor
@@ -254,9 +255,17 @@ class StructuredCVAE(_QuadrantModel):
         return self.recognition_net(join_quadrants(inputs, targets, self.num_given))
 
     def generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
-        r"""Logits of :math:`p(y \mid x, z)` for codes ``(B, d)`` or ``(S, B, d)``: shape ``(..., B, P)``."""
-        flat = inputs.flatten(1).expand(*z.shape[:-1], IMAGE_PIXELS)
-        return self.generation_net(torch.cat([flat, z], dim=-1))
+        r"""Logits of :math:`p(y \mid x, z)` for codes ``(B, d)`` or ``(S, B, d)``: shape ``(..., B, P)``.
+
+        The value of ``generation_net(concat(x, z))``, computed without copying ``x`` for
+        each of the ``S`` codes: the first layer's product splits into an ``x`` part
+        (computed once per input) and a ``z`` part (once per code).
+        """
+        if z.dim() < 2 or z.shape[-2:] != (len(inputs), self.latent_dim):
+            raise ValueError(f"z must have shape (..., {len(inputs)}, {self.latent_dim}), got {tuple(z.shape)}")
+        first, rest = self.generation_net.net[0], self.generation_net.net[1:]
+        from_x = F.linear(inputs.flatten(1), first.weight[:, :IMAGE_PIXELS], first.bias)
+        return rest(from_x + F.linear(z, first.weight[:, IMAGE_PIXELS:]))
 
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         r"""Per-example terms: ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}} - (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.

@@ -1,0 +1,114 @@
+"""The shared training loop: history, early stopping, restored weights, divergence, repeatability."""
+
+import pytest
+import torch
+from torch import nn
+
+from cvae.data import Batches
+from cvae.training import History, TrainingDiverged, evaluate, fit
+from cvae.vae import VAE
+
+
+@pytest.fixture
+def binary_digits():
+    generator = torch.Generator().manual_seed(0)
+    return (torch.rand(64, 1, 28, 28, generator=generator) > 0.7).float()
+
+
+def tiny_vae(seed=0):
+    torch.manual_seed(seed)
+    return VAE(latent_dim=2, hidden_dims=(16,))
+
+
+def test_fit_records_every_term_each_epoch_and_restores_the_best(binary_digits):
+    model = tiny_vae()
+    history = fit(model, Batches(binary_digits[:48], batch_size=16, shuffle=True),
+                  Batches(binary_digits[48:], batch_size=16), epochs=4, device="cpu", progress=False)
+    assert history.epochs == 4
+    assert set(history.train) == set(history.validation) == {"loss", "reconstruction", "kl", "elbo"}
+    assert all(len(v) == 4 for v in history.validation.values())
+    best = history.validation["loss"][history.best_epoch - 1]
+    assert best == min(history.validation["loss"])
+    assert not model.training
+
+
+def test_restored_weights_are_the_best_epochs():
+    """A model whose validation loss is its first weight: training pushes it up, so epoch 1 wins."""
+
+    class Drifting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def loss_terms(self, x):
+            # training loss decreases as w grows; the validation data see the opposite sign
+            return {"loss": -self.w * x.squeeze(1)}
+
+    model = Drifting()
+    train = Batches(torch.ones(8, 1), batch_size=4)
+    validation = Batches(-torch.ones(8, 1), batch_size=4)
+    history = fit(model, train, validation, epochs=5, learning_rate=0.1, progress=False, device="cpu")
+    assert history.best_epoch == 1
+    assert model.w.item() == pytest.approx(0.2, abs=1e-6)  # two Adam steps of 0.1 in epoch 1
+    assert evaluate(model, validation)["loss"] == pytest.approx(min(history.validation["loss"]))
+
+
+def test_patience_stops_early():
+    class Worsening(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def loss_terms(self, x):
+            return {"loss": -self.w * x.squeeze(1)}
+
+    history = fit(Worsening(), Batches(torch.ones(4, 1), batch_size=4), Batches(-torch.ones(4, 1), batch_size=4),
+                  epochs=20, patience=2, progress=False, device="cpu")
+    assert history.epochs == 3 and history.best_epoch == 1
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_weights():
+    class Exploding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+            self.calls = 0
+
+        def loss_terms(self, x):
+            self.calls += 1
+            value = (self.w * x.squeeze(1)) if self.calls <= 1 else torch.full((len(x),), float("nan"))
+            return {"loss": value}
+
+    model = Exploding()
+    with pytest.raises(TrainingDiverged, match="the loss became nan in epoch 2.*weights of epoch 1 were restored"):
+        fit(model, Batches(torch.ones(4, 1), batch_size=4), epochs=3, learning_rate=0.5, progress=False, device="cpu")
+    assert model.w.item() == pytest.approx(0.5)  # after the one good step of epoch 1
+
+
+def test_same_seed_same_machine_gives_bit_identical_parameters(binary_digits):
+    runs = []
+    for _ in range(2):
+        model = tiny_vae(seed=3)
+        fit(model, Batches(binary_digits, batch_size=16, shuffle=True, seed=5), epochs=2, seed=7, progress=False, device="cpu")
+        runs.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+def test_fit_refuses_bad_arguments(binary_digits):
+    batches = Batches(binary_digits, batch_size=16)
+    with pytest.raises(TypeError, match="loss_terms"):
+        fit(nn.Linear(2, 2), batches, epochs=1)
+    with pytest.raises(TypeError, match="train must be cvae.data.Batches"):
+        fit(tiny_vae(), [binary_digits], epochs=1)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        fit(tiny_vae(), batches, epochs=0)
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        fit(tiny_vae(), batches, epochs=1, learning_rate=-1.0)
+    with pytest.raises(ValueError, match="patience must be >= 1"):
+        fit(tiny_vae(), batches, epochs=1, patience=0)
+
+
+def test_history_plot_names_unknown_terms():
+    history = History(train={"loss": [1.0, 0.5]})
+    with pytest.raises(ValueError, match="term must be one of"):
+        history.plot("accuracy")
