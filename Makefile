@@ -26,8 +26,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[book,test]"
 	@touch $(STAMP)
 
-test: setup
-	@$(MAKE) --no-print-directory unit nbval site browser
+# Each part prints its wall time (the README and the closing notes report them).
+test:
+	@start=$$(date +%s); $(MAKE) --no-print-directory setup || exit 1; \
+		echo "== setup: $$(( $$(date +%s) - start )) s"
+	@for part in unit nbval site browser; do \
+		start=$$(date +%s); $(MAKE) --no-print-directory $$part || exit 1; \
+		echo "== $$part: $$(( $$(date +%s) - start )) s"; \
+	done
 
 unit: setup
 	$(BIN)/python -m pytest -q -m "not browser" tests
