@@ -32,6 +32,7 @@ predicts all ``P`` pixels, and every log-likelihood is summed over them (nats pe
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import torch
@@ -188,12 +189,13 @@ class StructuredCVAE(_QuadrantModel):
     * ``generation_net`` :math:`p(y \mid x, z)`: a :class:`~cvae.networks.BernoulliDecoder`
       of ``concat(x, z)`` to the ``P`` output logits.
 
-    The baseline is trained first and frozen here: its prediction is a fixed, meaningful
-    initial guess, and it is not trained again.
+    The baseline is trained first; the model keeps a frozen copy of it, so its
+    prediction stays what it was trained to be, an estimate of :math:`\mathbb E[y \mid x]`,
+    and only the three new networks learn.
 
     Args:
         num_given: 1, 2 or 3 given quadrants.
-        baseline: a trained :class:`Baseline` for the same ``num_given``.
+        baseline: a trained :class:`Baseline` for the same ``num_given`` (copied, then frozen).
         alpha: weight of :math:`\mathcal L_{\mathrm{CVAE}}` in the objective
             :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.
         latent_dim: size of :math:`z`.
@@ -220,7 +222,7 @@ class StructuredCVAE(_QuadrantModel):
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.hidden_dims = _hidden(hidden_dims)
         self.num_particles = check_positive_int("num_particles", num_particles)
-        self.baseline = baseline.requires_grad_(False).eval()
+        self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
         self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
         self.recognition_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim) if self.alpha > 0 else None
         self.generation_net = BernoulliDecoder(IMAGE_PIXELS + latent_dim, self.hidden_dims[::-1], (self.output_dim,))

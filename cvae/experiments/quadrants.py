@@ -1,0 +1,541 @@
+r"""The quadrant experiment of Sohn et al.: four models, 1 to 3 given quadrants, :math:`-\log p(y \mid x)` of each.
+
+Explained in the chapter :chapter:`Structured output prediction: completing digits <book/quadrants>`,
+which calls :func:`run_quadrant_experiment` with a small budget. The same function runs
+from the command line with a large one::
+
+    python -m cvae.experiments.quadrants --quadrants 1 2 3 --data mnist --epochs 100 --out runs/quadrants
+
+It trains, for each number of given quadrants, the :class:`~cvae.structured.Baseline`
+first and then the CVAE, the GSNN and the hybrid (:class:`~cvae.structured.StructuredCVAE`
+with ``alpha`` 1, 0 and ``hybrid_alpha``) on top of it; estimates the negative
+conditional log-likelihood on the test digits; and writes ``results.csv`` plus one
+checkpoint per model and quadrant count to the output folder. Run it again and it
+resumes: a model whose checkpoint exists is loaded, not retrained. Checkpoints are
+written atomically, record the configuration and the versions, load with
+``torch.load(..., weights_only=True)`` and are refused, with a message saying why, when
+they were made for another architecture or other training settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+import cvae
+from cvae.checks import check_choice, check_positive_float, check_positive_int
+from cvae.config import DATA_SOURCES, data_source
+from cvae.data import Batches, binarize, check_num_given, load_digits, split_quadrants, split_validation
+from cvae.device import default_device, seed_everything
+from cvae.structured import Baseline, StructuredCVAE, check_alpha, negative_conditional_log_likelihood
+from cvae.training import History, fit
+
+MODELS = ("baseline", "cvae", "gsnn", "hybrid")
+CHECKPOINT_FORMAT = 1
+RESULTS_FILE = "results.csv"
+RESULT_FIELDS = (
+    "model", "num_given", "nll", "estimator", "nll_importance", "nll_monte_carlo", "num_samples",
+    "epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size", "resumed",
+)
+# Settings that change what a trained model is: a checkpoint made with other values is refused.
+TRAINING_SETTINGS = (
+    "data", "limit", "epochs", "batch_size", "learning_rate", "patience", "validation_fraction", "seed",
+)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be used: unreadable, or made for another architecture or other settings."""
+
+
+@dataclass(frozen=True)
+class QuadrantConfig:
+    """Every setting of the experiment; the defaults are the chapter's small budget.
+
+    Attributes:
+        data: ``"sample"`` or ``"mnist"`` (see :func:`cvae.data.load_digits`).
+        limit: use only the first ``limit`` training and test digits (quick checks).
+        epochs, batch_size, learning_rate, patience: passed to :func:`cvae.training.fit`
+            (``patience=None``: no early stopping).
+        hidden_dims, latent_dim: the MLPs of every network and the size of :math:`z`.
+        hybrid_alpha: :math:`\\alpha` of the hybrid model.
+        num_particles: :math:`L`, the prior samples of the GSNN term.
+        num_samples: :math:`S`, the samples of the likelihood estimators.
+        validation_fraction: share of the training digits held out for early stopping.
+        seed: seeds every model's initialization, training and evaluation.
+    """
+
+    data: str = "sample"
+    limit: int | None = None
+    epochs: int = 20
+    batch_size: int = 100
+    learning_rate: float = 3e-3
+    patience: int | None = 5
+    hidden_dims: tuple[int, ...] = (256, 256)
+    latent_dim: int = 32
+    hybrid_alpha: float = 0.5
+    num_particles: int = 5
+    num_samples: int = 100
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("data", self.data, DATA_SOURCES)
+        if self.limit is not None:
+            check_positive_int("limit", self.limit, minimum=20)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_float("learning_rate", self.learning_rate)
+        if self.patience is not None:
+            check_positive_int("patience", self.patience)
+        object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
+        if not self.hidden_dims:
+            raise ValueError("hidden_dims needs at least one hidden layer size")
+        for position, size in enumerate(self.hidden_dims):
+            check_positive_int(f"hidden_dims[{position}]", size)
+        check_positive_int("latent_dim", self.latent_dim)
+        object.__setattr__(self, "hybrid_alpha", check_alpha(self.hybrid_alpha))
+        check_positive_int("num_particles", self.num_particles)
+        check_positive_int("num_samples", self.num_samples)
+        check_positive_float("validation_fraction", self.validation_fraction)
+        if self.validation_fraction >= 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        check_positive_int("seed", self.seed, minimum=0)
+
+    def as_dict(self) -> dict:
+        """Plain types only (lists, not tuples), as stored in checkpoints."""
+        values = asdict(self)
+        values["hidden_dims"] = list(self.hidden_dims)
+        return values
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The experiment's digits (grey levels, as loaded): training, validation and test splits."""
+
+    source: str
+    train_images: Tensor
+    train_labels: Tensor
+    validation_images: Tensor
+    validation_labels: Tensor
+    test_images: Tensor
+    test_labels: Tensor
+
+    def __str__(self) -> str:
+        return (
+            f"data: {self.source!r}: {len(self.train_images):,} training, "
+            f"{len(self.validation_images):,} validation and {len(self.test_images):,} test digits"
+        )
+
+
+def load_experiment_digits(config: QuadrantConfig) -> Digits:
+    """Load ``config.data``, keep the first ``config.limit`` digits, hold out the validation split."""
+    data = load_digits(config.data)
+    train_images, train_labels = data.train_images, data.train_labels
+    test_images, test_labels = data.test_images, data.test_labels
+    if config.limit is not None:
+        train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
+        test_images, test_labels = test_images[: config.limit], test_labels[: config.limit]
+    (train_images, train_labels), (val_images, val_labels) = split_validation(
+        train_images, train_labels, config.validation_fraction, seed=config.seed
+    )
+    return Digits(data.source, train_images, train_labels, val_images, val_labels, test_images, test_labels)
+
+
+def quadrant_split(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
+    """Binarize grey-level digits (threshold 0.5) and split them: ``(inputs, targets)`` of the task."""
+    return split_quadrants(binarize(images), num_given)
+
+
+def build_model(kind: str, num_given: int, config: QuadrantConfig, baseline: Baseline | None = None) -> nn.Module:
+    """A fresh, untrained model of ``kind`` (one of ``MODELS``); the latent models need the trained ``baseline``."""
+    check_choice("kind", kind, MODELS)
+    check_num_given(num_given)
+    if kind == "baseline":
+        return Baseline(num_given, config.hidden_dims)
+    if baseline is None:
+        raise ValueError(f"a {kind} model needs the trained baseline (its prior network's initial guess)")
+    alpha = {"cvae": 1.0, "gsnn": 0.0, "hybrid": config.hybrid_alpha}[kind]
+    return StructuredCVAE(
+        num_given,
+        baseline,
+        alpha=alpha,
+        latent_dim=config.latent_dim,
+        hidden_dims=config.hidden_dims,
+        num_particles=config.num_particles,
+    )
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_path(folder: str | Path, kind: str, num_given: int) -> Path:
+    """Where the final checkpoint of one model lives: ``<folder>/<kind>-q<num_given>.pt``."""
+    return Path(folder) / f"{kind}-q{num_given}.pt"
+
+
+def _history_dict(history: History) -> dict:
+    return {
+        "train": history.train,
+        "validation": history.validation,
+        "best_epoch": history.best_epoch,
+        "seconds": history.seconds,
+    }
+
+
+def save_checkpoint(path: str | Path, kind: str, model: nn.Module, config: QuadrantConfig, history: History) -> Path:
+    """Write a model, its constructor arguments, the configuration, the history and the versions atomically.
+
+    The file is written to a temporary name in the same folder and moved into place with
+    :func:`os.replace`, so an interrupted run never leaves a half-written checkpoint.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "kind": kind,
+        "model_class": type(model).__name__,
+        "model_args": model.constructor_args(),
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "config": config.as_dict(),
+        "history": _history_dict(history),
+        "versions": {"torch": str(torch.__version__), "cvae": cvae.__version__, "python": sys.version.split()[0]},
+    }
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _reason(error: Exception) -> str:
+    """The informative part of a loading error (``torch.load``'s messages run to many lines)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = "weights-only unpickling: " + text.split(marker, 1)[1].split("Check the documentation", 1)[0]
+    text = " ".join(text.split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _describe(args: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in args.items())
+
+
+def load_checkpoint(path: str | Path, expected: nn.Module, config: QuadrantConfig) -> History:
+    """Load ``path`` into ``expected`` (a freshly built model of the intended architecture).
+
+    Returns the stored training :class:`~cvae.training.History`.
+
+    Raises:
+        CheckpointError: the file cannot be read as a checkpoint; or it holds another
+            model class, other constructor arguments (architecture) or other training
+            settings than this run's. The message names the file and the differences.
+    """
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}: {_reason(error)}); "
+            "delete it to retrain this model"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "state_dict" not in payload:
+        raise CheckpointError(f"{path} is not a checkpoint of this experiment (format {CHECKPOINT_FORMAT}); delete it to retrain")
+    stored_class, stored_args = payload.get("model_class"), payload.get("model_args")
+    wanted_class, wanted_args = type(expected).__name__, expected.constructor_args()
+    if stored_class != wanted_class or stored_args != wanted_args:
+        raise CheckpointError(
+            f"{path} holds a different architecture: {stored_class}({_describe(stored_args or {})}), "
+            f"but this run builds {wanted_class}({_describe(wanted_args)}). "
+            "Use another --out folder, or delete the file to retrain"
+        )
+    stored_config = payload.get("config", {})
+    wanted_config = config.as_dict()
+    differences = [
+        f"{key} {stored_config.get(key)!r} (checkpoint) vs {wanted_config[key]!r} (this run)"
+        for key in TRAINING_SETTINGS
+        if stored_config.get(key) != wanted_config[key]
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path} was trained with other settings: {'; '.join(differences)}. "
+            "Use another --out folder, or delete the file to retrain"
+        )
+    try:
+        expected.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path} does not fit {wanted_class}: {str(error).splitlines()[0]}") from None
+    expected.eval()
+    stored = payload.get("history", {})
+    return History(
+        train=stored.get("train", {}),
+        validation=stored.get("validation", {}),
+        best_epoch=stored.get("best_epoch", 0),
+        seconds=stored.get("seconds", 0.0),
+    )
+
+
+# --------------------------------------------------------------------------- one model
+
+
+@dataclass
+class TrainedModel:
+    """A trained (or resumed) model with its learning curves."""
+
+    kind: str
+    num_given: int
+    model: nn.Module
+    history: History
+    resumed: bool = False
+
+
+def train_model(
+    kind: str,
+    num_given: int,
+    digits: Digits,
+    config: QuadrantConfig,
+    *,
+    baseline: Baseline | None = None,
+    checkpoint_dir: str | Path | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainedModel:
+    """Train one model with :func:`cvae.training.fit`, or load it from its checkpoint.
+
+    With ``checkpoint_dir`` the final checkpoint is written after training, and a model
+    whose checkpoint already exists is loaded instead of trained (after checking that
+    it matches this architecture and these settings).
+    """
+    device = torch.device(device) if device is not None else default_device()
+    seed_everything(config.seed)
+    model = build_model(kind, num_given, config, baseline)
+    path = checkpoint_path(checkpoint_dir, kind, num_given) if checkpoint_dir is not None else None
+    if path is not None and path.exists():
+        history = load_checkpoint(path, model, config)
+        log(f"resumed {kind}, {num_given} given quadrant(s), from {path} (not retrained)")
+        return TrainedModel(kind, num_given, model.to(device), history, resumed=True)
+    train = Batches(*quadrant_split(digits.train_images, num_given), batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    validation = Batches(*quadrant_split(digits.validation_images, num_given), batch_size=500)
+    history = fit(
+        model,
+        train,
+        validation,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        patience=config.patience,
+        device=device,
+        seed=config.seed,
+        progress=progress,
+        description=f"{kind}, {num_given} given",
+    )
+    log(f"trained {kind}, {num_given} given quadrant(s): {history.epochs} epochs in {history.seconds:.0f} s")
+    if path is not None:
+        save_checkpoint(path, kind, model, config, history)
+    return TrainedModel(kind, num_given, model, history)
+
+
+def evaluate_model(model: nn.Module, inputs: Tensor, targets: Tensor, config: QuadrantConfig) -> dict[str, float]:
+    r"""Mean :math:`-\log p(y \mid x)` (nats per image) of ``model`` on a test split.
+
+    ``nll_importance`` and ``nll_monte_carlo`` are the two estimators with ``S =
+    config.num_samples``; ``nll`` is the number the paper's table reports: exact for the
+    baseline, importance-sampled for the models with a recognition network, Monte Carlo
+    from the prior for the GSNN (which has none). Missing estimates are NaN.
+    """
+    def mean(estimator: str) -> float:
+        return float(
+            negative_conditional_log_likelihood(
+                model, inputs, targets, estimator=estimator, num_samples=config.num_samples, seed=config.seed
+            ).mean()
+        )
+
+    if isinstance(model, Baseline):
+        exact = mean("importance")
+        return {"nll": exact, "estimator": "exact", "nll_importance": exact, "nll_monte_carlo": exact}
+    monte_carlo = mean("monte_carlo")
+    if model.recognition_net is None:
+        return {"nll": monte_carlo, "estimator": "monte_carlo", "nll_importance": math.nan, "nll_monte_carlo": monte_carlo}
+    importance = mean("importance")
+    return {"nll": importance, "estimator": "importance", "nll_importance": importance, "nll_monte_carlo": monte_carlo}
+
+
+# --------------------------------------------------------------------------- the experiment
+
+
+@dataclass
+class ExperimentResult:
+    """What :func:`run_quadrant_experiment` returns: one row per model and quadrant count, and the models."""
+
+    config: QuadrantConfig
+    digits: Digits
+    rows: list[dict] = field(default_factory=list)
+    models: dict[tuple[str, int], TrainedModel] = field(default_factory=dict)
+
+    def model(self, kind: str, num_given: int) -> nn.Module:
+        """The trained model of ``kind`` for ``num_given`` quadrants."""
+        return self.models[(kind, num_given)].model
+
+    def nll(self, kind: str, num_given: int) -> float:
+        """The reported :math:`-\\log p(y \\mid x)` of one model (see :func:`evaluate_model`)."""
+        for row in self.rows:
+            if row["model"] == kind and row["num_given"] == num_given:
+                return row["nll"]
+        raise KeyError(f"no result for {kind!r} with {num_given} given quadrant(s)")
+
+
+def write_results(path: str | Path, rows: Sequence[dict]) -> Path:
+    """Write the result rows as CSV, atomically (temporary file, then :func:`os.replace`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=RESULT_FIELDS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()})
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def run_quadrant_experiment(
+    config: QuadrantConfig | None = None,
+    quadrants: Sequence[int] = (1, 2, 3),
+    *,
+    out: str | Path | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> ExperimentResult:
+    """Train and evaluate the four models for each number of given quadrants.
+
+    For each ``num_given``: the baseline first, then the CVAE, the GSNN and the hybrid,
+    each evaluated on the test digits right after training (:func:`evaluate_model`).
+    With ``out`` a folder, checkpoints and ``results.csv`` (rewritten after every model)
+    go there and models with a checkpoint are resumed instead of retrained.
+    """
+    config = config or QuadrantConfig()
+    quadrants = [check_num_given(k) for k in quadrants]
+    if not quadrants or len(set(quadrants)) != len(quadrants):
+        raise ValueError(f"quadrants must list 1, 2 and/or 3 once each, got {list(quadrants)}")
+    device = torch.device(device) if device is not None else default_device()
+    digits = load_experiment_digits(config)
+    log(str(digits))
+    result = ExperimentResult(config, digits)
+    for num_given in quadrants:
+        test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
+        baseline = None
+        for kind in MODELS:
+            trained = train_model(
+                kind, num_given, digits, config,
+                baseline=baseline, checkpoint_dir=out, device=device, progress=progress, log=log,
+            )
+            if kind == "baseline":
+                baseline = trained.model
+            result.models[(kind, num_given)] = trained
+            scores = evaluate_model(trained.model, test_inputs, test_targets, config)
+            result.rows.append(
+                {
+                    "model": kind,
+                    "num_given": num_given,
+                    **scores,
+                    "num_samples": config.num_samples if kind != "baseline" else 0,
+                    "epochs_run": trained.history.epochs,
+                    "best_epoch": trained.history.best_epoch,
+                    "train_seconds": round(trained.history.seconds, 1),
+                    "data": digits.source,
+                    "train_size": len(digits.train_images),
+                    "test_size": len(digits.test_images),
+                    "resumed": trained.resumed,
+                }
+            )
+            log(f"  {kind:>8}, {num_given} given: -log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})")
+            if out is not None:
+                write_results(Path(out) / RESULTS_FILE, result.rows)
+    return result
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line of ``python -m cvae.experiments.quadrants``."""
+    defaults = QuadrantConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m cvae.experiments.quadrants",
+        description="Sohn et al.'s quadrant experiment: baseline, CVAE, GSNN and hybrid; "
+        "negative conditional log-likelihood per model and number of given quadrants.",
+    )
+    parser.add_argument("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3], help="numbers of given quadrants")
+    parser.add_argument("--data", choices=DATA_SOURCES, default=None, help="default: CVAE_DATA, else sample")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training and test digits")
+    parser.add_argument("--epochs", type=int, default=100, help="epoch budget per model (default 100)")
+    parser.add_argument("--patience", type=int, default=10, help="early-stopping patience; 0 turns it off (default 10)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate")
+    parser.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden_dims), help="hidden layer sizes (Pyro: 500 500)")
+    parser.add_argument("--latent", type=int, default=defaults.latent_dim, help="latent size (Pyro: 200)")
+    parser.add_argument("--alpha", type=float, default=defaults.hybrid_alpha, help="the hybrid's weight of the CVAE objective")
+    parser.add_argument("--particles", type=int, default=defaults.num_particles, help="prior samples L of the GSNN objective")
+    parser.add_argument("--samples", type=int, default=defaults.num_samples, help="samples S of the likelihood estimators")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--out", type=Path, default=Path("runs/quadrants"), help="folder for checkpoints and results.csv")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the experiment from the command line; returns the exit status."""
+    args = _parse_args(argv)
+    try:
+        config = QuadrantConfig(
+            data=args.data or data_source(),
+            limit=args.limit,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            patience=args.patience or None,
+            hidden_dims=tuple(args.hidden),
+            latent_dim=args.latent,
+            hybrid_alpha=args.alpha,
+            num_particles=args.particles,
+            num_samples=args.samples,
+            seed=args.seed,
+        )
+    except (TypeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"configuration: {_describe(config.as_dict())}", flush=True)
+    try:
+        run_quadrant_experiment(config, args.quadrants, out=args.out, progress=not args.no_progress,
+                                log=lambda line: print(line, flush=True))
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"results: {args.out / RESULTS_FILE}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The quadrant experiment's command line end to end on a tiny configuration: results, checkpoints, resuming, refusals."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+
+import pytest
+import torch
+
+from cvae.experiments import quadrants
+from cvae.experiments.quadrants import (
+    CheckpointError,
+    QuadrantConfig,
+    main,
+    run_quadrant_experiment,
+    save_checkpoint,
+)
+
+TINY = ["--data", "sample", "--limit", "200", "--epochs", "1", "--samples", "5", "--hidden", "16", "--latent", "2", "--particles", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def load_the_sample_once():
+    """Reading the offline sample takes ~2 s; every run of this module reads the same digits."""
+    cached = functools.lru_cache(maxsize=None)(quadrants.load_digits)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quadrants, "load_digits", cached)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS", "CVAE_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CVAE_DEVICE", "cpu")
+
+
+def read_rows(folder):
+    with open(folder / "results.csv", newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One tiny run (1 and 3 given quadrants) shared by the tests below; they copy it before changing it."""
+    out = tmp_path_factory.mktemp("quadrants")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CVAE_DEVICE", "cpu")
+        code = main([*TINY, "--quadrants", "1", "3", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def copy_run(source, destination):
+    destination.mkdir()
+    for path in source.iterdir():
+        (destination / path.name).write_bytes(path.read_bytes())
+    return destination
+
+
+def test_first_run_writes_results_and_checkpoints(first_run):
+    rows = read_rows(first_run)
+    assert [(r["model"], r["num_given"]) for r in rows] == [(m, k) for k in ("1", "3") for m in quadrants.MODELS]
+    for row in rows:
+        assert math.isfinite(float(row["nll"])) and float(row["nll"]) > 0
+        assert row["resumed"] == "False" and row["data"] == "sample"
+        assert row["train_size"] == "180" and row["test_size"] == "200"
+    estimators = {r["model"]: r["estimator"] for r in rows}
+    assert estimators == {"baseline": "exact", "cvae": "importance", "gsnn": "monte_carlo", "hybrid": "importance"}
+    assert all(math.isnan(float(r["nll_importance"])) for r in rows if r["model"] == "gsnn")
+    names = sorted(p.name for p in first_run.iterdir())
+    assert names == sorted(["results.csv"] + [f"{m}-q{k}.pt" for m in quadrants.MODELS for k in (1, 3)])  # no temp files
+
+
+def test_checkpoints_load_weights_only_and_record_config_and_versions(first_run):
+    payload = torch.load(first_run / "cvae-q3.pt", weights_only=True)
+    assert payload["model_class"] == "StructuredCVAE" and payload["kind"] == "cvae"
+    assert payload["model_args"] == {
+        "num_given": 3, "alpha": 1.0, "latent_dim": 2, "hidden_dims": [16], "num_particles": 2,
+        "baseline": {"num_given": 3, "hidden_dims": [16]},
+    }
+    assert payload["config"]["epochs"] == 1 and payload["config"]["limit"] == 200
+    assert payload["versions"]["torch"] == str(torch.__version__)
+    assert len(payload["history"]["train"]["loss"]) == 1
+
+
+def test_second_run_resumes_without_retraining(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "again")
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")}
+    capsys.readouterr()
+    assert main([*TINY, "--quadrants", "1", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("resumed ") == 8 and "trained " not in printed.replace("retrained", "")
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")} == stamps
+    before, after = read_rows(first_run), read_rows(out)
+    assert all(r["resumed"] == "True" for r in after)
+    assert [r["nll"] for r in after] == [r["nll"] for r in before]  # evaluation is seeded
+
+
+def test_an_interrupted_run_trains_only_what_is_missing(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "partial")
+    (out / "hybrid-q3.pt").unlink()
+    capsys.readouterr()
+    assert main([*TINY, "--quadrants", "1", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("resumed ") == 7 and "trained hybrid, 3 given" in printed
+    assert (out / "hybrid-q3.pt").exists()
+
+
+def test_mismatched_or_corrupted_checkpoints_are_refused_clearly(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "refused")
+    assert main([*TINY, "--hidden", "32", "--quadrants", "1", "--out", str(out)]) == 2
+    assert "baseline-q1.pt holds a different architecture: Baseline(num_given=1, hidden_dims=[16])" in capsys.readouterr().err
+    assert main([*TINY, "--quadrants", "1", "--epochs", "2", "--out", str(out)]) == 2
+    assert "trained with other settings: epochs 1 (checkpoint) vs 2 (this run)" in capsys.readouterr().err
+    (out / "cvae-q1.pt").write_bytes(b"not a checkpoint")
+    assert main([*TINY, "--quadrants", "1", "--out", str(out)]) == 2
+    assert "cvae-q1.pt is not a readable checkpoint" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="delete it to retrain"):
+        run_quadrant_experiment(
+            QuadrantConfig(limit=200, epochs=1, patience=10, hidden_dims=(16,), latent_dim=2, num_particles=2, num_samples=5),
+            [1], out=out, progress=False, log=lambda line: None,
+        )
+
+
+def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    from cvae.structured import Baseline
+    from cvae.training import History
+
+    def failing_save(payload, file):
+        file.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(quadrants.torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path / "baseline-q1.pt", "baseline", Baseline(1, (4,)), QuadrantConfig(), History())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_settings_are_named(capsys):
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        QuadrantConfig(hybrid_alpha=1.5)
+    with pytest.raises(ValueError, match="data must be one of"):
+        QuadrantConfig(data="cifar")
+    with pytest.raises(ValueError, match="quadrants must list"):
+        run_quadrant_experiment(QuadrantConfig(limit=200), [1, 1], progress=False)
+    assert main([*TINY, "--alpha", "2", "--out", "unused"]) == 2
+    assert "alpha must be in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--quadrants", "4"])
