@@ -32,24 +32,16 @@ def book_notebooks() -> list[Path]:
     )
 
 
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def toc_entries() -> list[str]:
     """Every ``root`` and ``file`` of _toc.yml, relative to the repository, no suffix."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    entries: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    entries.append(node[key])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return [str(Path(e).with_suffix("")) if e.endswith((".ipynb", ".md")) else e for e in entries]
+    return _load_tool("execute_notebooks").toc_entries(ROOT)
 
 
 def load(path: Path) -> dict:

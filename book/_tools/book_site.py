@@ -63,6 +63,8 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 from sphinx.util.nodes import split_explicit_title
 
+from execute_notebooks import toc_entries  # book/_tools is on sys.path as a local extension
+
 logger = logging.getLogger(__name__)
 
 PACKAGE = "cvae"
@@ -186,23 +188,7 @@ def check_api_complete(app: Sphinx, env: BuildEnvironment) -> None:
 
 def toc_notebooks(root: Path) -> list[str]:
     """Docnames of the notebooks listed in ``_toc.yml``, in reading order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    files: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    files.append(chapter_docname(node[key]))
-            for value in node.values():
-                if isinstance(value, (dict, list)):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return [name for name in dict.fromkeys(files) if (root / (name + ".ipynb")).exists()]
+    return [name for name in toc_entries(root) if (root / (name + ".ipynb")).exists()]
 
 
 def parse_time(stamp: str) -> dt.datetime | None:

@@ -23,15 +23,19 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def toc_notebooks() -> list[Path]:
-    """The notebooks listed in ``_toc.yml``, in reading order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files: list[str] = []
+def toc_entries(root: Path = ROOT) -> list[str]:
+    """Every ``root`` and ``file`` of ``_toc.yml`` in reading order, as paths without suffix.
+
+    The one reader of the table of contents: the Sphinx extension and the meta-tests use it too.
+    """
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    entries: list[str] = []
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
+            for key in ("root", "file"):
+                if isinstance(node.get(key), str):
+                    entries.append(str(Path(node[key]).with_suffix("")) if node[key].endswith((".ipynb", ".md")) else node[key])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -39,7 +43,12 @@ def toc_notebooks() -> list[Path]:
                 walk(item)
 
     walk(toc)
-    return [ROOT / (f + ".ipynb") for f in files if (ROOT / (f + ".ipynb")).exists()]
+    return list(dict.fromkeys(entries))
+
+
+def toc_notebooks() -> list[Path]:
+    """The notebooks listed in ``_toc.yml``, in reading order."""
+    return [ROOT / (e + ".ipynb") for e in toc_entries() if (ROOT / (e + ".ipynb")).exists()]
 
 
 def execute(path: Path, timeout: int) -> float:
