@@ -31,6 +31,7 @@ tests are skipped, with the reason.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import http.server
 import json
 import os
@@ -74,24 +75,11 @@ PAGE_TIMEOUT_S = 60
 
 
 def toc_docnames() -> list[str]:
-    """Every page of _toc.yml (root first), as Sphinx docnames."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    names: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    names.append(re.sub(r"\.(ipynb|md)$", "", node[key]).lstrip("/"))
-            for value in node.values():
-                if isinstance(value, (dict, list)):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return list(dict.fromkeys(names))
+    """Every page of _toc.yml (root first), as Sphinx docnames: the executor's one toc reader."""
+    spec = importlib.util.spec_from_file_location("execute_notebooks_for_browser", ROOT / "book" / "_tools" / "execute_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.toc_entries(ROOT)
 
 
 DOCNAMES = toc_docnames()
