@@ -178,8 +178,30 @@ def _kl_to_posterior(
 # --------------------------------------------------------------------------------------
 
 
+class _LinearGaussianDims:
+    """Sizes shared by both models: read off the loading matrix ``W`` and ``noise_std``."""
+
+    W: Tensor
+    noise_std: float
+
+    @property
+    def data_dim(self) -> int:
+        """:math:`D`, the number of modeled coordinates."""
+        return self.W.shape[0]
+
+    @property
+    def latent_dim(self) -> int:
+        """:math:`d`, the number of latent coordinates."""
+        return self.W.shape[1]
+
+    @property
+    def noise_var(self) -> float:
+        """:math:`s^2`."""
+        return self.noise_std**2
+
+
 @dataclass(frozen=True, eq=False)
-class LinearGaussianModel:
+class LinearGaussianModel(_LinearGaussianDims):
     r"""The linear-Gaussian latent-variable model (probabilistic PCA).
 
     .. math::
@@ -200,21 +222,6 @@ class LinearGaussianModel:
         W = _check_float64("W", self.W, 2)
         _check_float64("b", self.b, 1, W.shape[0])
         object.__setattr__(self, "noise_std", check_positive_float("noise_std", self.noise_std))
-
-    @property
-    def data_dim(self) -> int:
-        """:math:`D`, the number of observed coordinates."""
-        return self.W.shape[0]
-
-    @property
-    def latent_dim(self) -> int:
-        """:math:`d`, the number of latent coordinates."""
-        return self.W.shape[1]
-
-    @property
-    def noise_var(self) -> float:
-        """:math:`s^2`."""
-        return self.noise_std**2
 
     def _x(self, x: object) -> Tensor:
         return _check_float64("x", x, 2, self.data_dim)
@@ -316,7 +323,7 @@ class LinearGaussianModel:
 
 
 @dataclass(frozen=True, eq=False)
-class ConditionalLinearGaussianModel:
+class ConditionalLinearGaussianModel(_LinearGaussianDims):
     r"""A linear-Gaussian model of :math:`x` given a condition :math:`c`, with a conditional prior.
 
     .. math::
@@ -355,24 +362,9 @@ class ConditionalLinearGaussianModel:
         object.__setattr__(self, "noise_std", check_positive_float("noise_std", self.noise_std))
 
     @property
-    def data_dim(self) -> int:
-        """:math:`D`, the number of modeled coordinates."""
-        return self.W.shape[0]
-
-    @property
-    def latent_dim(self) -> int:
-        """:math:`d`, the number of latent coordinates."""
-        return self.W.shape[1]
-
-    @property
     def condition_dim(self) -> int:
         """:math:`K`, the number of condition coordinates."""
         return self.A.shape[1]
-
-    @property
-    def noise_var(self) -> float:
-        """:math:`s^2`."""
-        return self.noise_std**2
 
     def _c(self, c: object) -> Tensor:
         return _check_float64("c", c, 2, self.condition_dim)
