@@ -7,6 +7,7 @@ from inside PyTorch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -43,8 +44,11 @@ def check_tensor(
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     if floating is False and (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool):
         raise TypeError(f"{name} must be an integer tensor, got dtype {value.dtype}")
-    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    if finite and value.is_floating_point() and value.numel():
+        # One min/max reduction: NaN propagates into both and inf shows in one. It is
+        # several times cheaper than isfinite(value).all(), and it runs on every batch.
+        if not all(math.isfinite(v.item()) for v in torch.aminmax(value)):
+            raise ValueError(f"{name} contains NaN or infinite values")
     return value
 
 
@@ -57,12 +61,15 @@ def check_same_shape(names: Sequence[str], tensors: Sequence[Tensor]) -> None:
 
 
 def check_range(name: str, value: Tensor, low: float, high: float) -> Tensor:
-    """Require ``low <= value <= high`` element-wise (for pixels, labels, probabilities)."""
-    if value.numel() and (bool((value < low).any()) or bool((value > high).any())):
-        raise ValueError(
-            f"{name} must lie in [{low}, {high}], got values in "
-            f"[{value.min().item():g}, {value.max().item():g}]"
-        )
+    """Require ``low <= value <= high`` element-wise (for pixels, labels, probabilities).
+
+    One min/max reduction, so it is cheap enough to run on every training batch; NaN
+    fails it too.
+    """
+    if value.numel():
+        smallest, largest = (v.item() for v in torch.aminmax(value))
+        if not (smallest >= low and largest <= high):
+            raise ValueError(f"{name} must lie in [{low}, {high}], got values in [{smallest:g}, {largest:g}]")
     return value
 
 

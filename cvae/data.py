@@ -17,6 +17,8 @@ and used from the chapter *The VAE on MNIST* onwards.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +285,17 @@ def quadrant_mask(num_given: int) -> Tensor:
     return ~given
 
 
+@functools.lru_cache(maxsize=None)
+def _pixel_indices(num_given: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Row-major indices into the 784 pixels of the given (x) and output (y) pixels, built once per device.
+
+    Training steps gather and scatter with these instead of a boolean mask, which
+    would cost a ``nonzero`` pass per call.
+    """
+    output = quadrant_mask(num_given).flatten()
+    return (~output).nonzero().squeeze(1).to(device), output.nonzero().squeeze(1).to(device)
+
+
 def split_quadrants(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
     """Split digits into the input x (given quadrants) and the output y (the others).
 
@@ -299,23 +312,38 @@ def split_quadrants(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
     Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
     """
     check_images("images", images)
-    mask = quadrant_mask(num_given).to(images.device)
-    inputs = images.masked_fill(mask, HIDDEN_PIXEL_VALUE)
-    return inputs, images.flatten(1)[:, mask.flatten()]
+    _, output = _pixel_indices(check_num_given(num_given), images.device)
+    flat = images.flatten(1)
+    inputs = flat.index_fill(1, output, HIDDEN_PIXEL_VALUE).view_as(images)
+    return inputs, flat.index_select(1, output)
 
 
 def check_quadrant_inputs(name: str, inputs: Tensor, num_given: int) -> Tensor:
     """Require inputs made by :func:`split_quadrants` for ``num_given``: ``(N, 1, 28, 28)``,
     given pixels in ``[0, 1]``, every output pixel ``-1``.
 
+    One pass of two min/max reductions (it runs on every training batch).
     Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
     """
-    check_tensor(name, inputs, floating=True)
+    check_tensor(name, inputs, floating=True, finite=False)
     if inputs.dim() != 4 or tuple(inputs.shape[1:]) != IMAGE_SHAPE:
         raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(inputs.shape)}")
-    mask = quadrant_mask(num_given).to(inputs.device).expand_as(inputs)
-    check_range(f"{name} (given pixels)", inputs[~mask], 0.0, 1.0)
-    if not bool((inputs[mask] == HIDDEN_PIXEL_VALUE).all()):
+    if not len(inputs):
+        return inputs
+    given, output = _pixel_indices(check_num_given(num_given), inputs.device)
+    flat = inputs.flatten(1)
+    given_low, given_high = torch.aminmax(flat.index_select(1, given))
+    output_low, output_high = torch.aminmax(flat.index_select(1, output))
+    given_low, given_high, output_low, output_high = torch.stack(
+        [given_low, given_high, output_low, output_high]
+    ).tolist()
+    if not all(math.isfinite(v) for v in (given_low, given_high, output_low, output_high)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if given_low < 0.0 or given_high > 1.0:
+        raise ValueError(
+            f"{name} (given pixels) must lie in [0.0, 1.0], got values in [{given_low:g}, {given_high:g}]"
+        )
+    if output_low != HIDDEN_PIXEL_VALUE or output_high != HIDDEN_PIXEL_VALUE:
         raise ValueError(
             f"{name} must have every output pixel of num_given={num_given} set to -1: "
             "make them with split_quadrants(images, num_given) for the same num_given"
@@ -338,12 +366,18 @@ def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
     Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
     """
     check_quadrant_inputs("inputs", inputs, num_given)
-    mask = quadrant_mask(num_given).to(inputs.device).flatten()
     check_tensor("outputs", outputs, floating=True)
     check_range("outputs", outputs, 0.0, 1.0)
-    expected = (len(inputs), int(mask.sum()))
+    _, output = _pixel_indices(num_given, inputs.device)
+    expected = (len(inputs), len(output))
     if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != expected:
         raise ValueError(f"outputs must have shape (..., {expected[0]}, {expected[1]}), got {tuple(outputs.shape)}")
-    flat = inputs.flatten(1).expand(*outputs.shape[:-1], mask.numel()).clone()
-    flat[..., mask] = outputs.to(flat.dtype)
-    return flat.unflatten(-1, IMAGE_SHAPE)
+    return _join_checked(inputs, outputs, num_given)
+
+
+def _join_checked(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
+    """:func:`join_quadrants` for arguments already checked (the structured models check a batch once per step)."""
+    _, output = _pixel_indices(num_given, inputs.device)
+    flat = inputs.flatten(1)
+    flat = flat.expand(*outputs.shape[:-1], flat.shape[-1])
+    return flat.index_copy(-1, output, outputs.to(flat.dtype)).unflatten(-1, IMAGE_SHAPE)

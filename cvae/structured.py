@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cvae.checks import check_choice, check_positive_int, check_range, check_tensor
-from cvae.data import check_num_given, check_quadrant_inputs, join_quadrants, quadrant_mask
+from cvae.data import _join_checked, check_num_given, check_quadrant_inputs, quadrant_mask
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import BernoulliDecoder, GaussianEncoder, mlp
@@ -246,15 +246,13 @@ class StructuredCVAE(_QuadrantModel):
 
     def prior(self, inputs: Tensor) -> GaussianParams:
         r"""``(mu, logvar)`` of :math:`p(z \mid x)` from the input completed with :math:`\hat y(x)`."""
-        with torch.no_grad():
-            guess = torch.sigmoid(self.baseline(inputs))
-        return self.prior_net(join_quadrants(inputs, guess, self.num_given))
+        self.check_batch(inputs)
+        return self._prior(inputs)
 
     def recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
         r"""``(mu, logvar)`` of :math:`q(z \mid x, y)` from the whole digit."""
-        if self.recognition_net is None:
-            raise RuntimeError("a GSNN (alpha=0) has no recognition network; use estimator='monte_carlo'")
-        return self.recognition_net(join_quadrants(inputs, targets, self.num_given))
+        self.check_batch(inputs, targets)
+        return self._recognize(inputs, targets)
 
     def generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
         r"""Logits of :math:`p(y \mid x, z)` for codes ``(B, d)`` or ``(S, B, d)``: shape ``(..., B, P)``.
@@ -263,11 +261,28 @@ class StructuredCVAE(_QuadrantModel):
         each of the ``S`` codes: the first layer's product splits into an ``x`` part
         (computed once per input) and a ``z`` part (once per code).
         """
+        self.check_batch(inputs)
+        check_tensor("z", z, floating=True)
         if z.dim() < 2 or z.shape[-2:] != (len(inputs), self.latent_dim):
             raise ValueError(f"z must have shape (..., {len(inputs)}, {self.latent_dim}), got {tuple(z.shape)}")
+        return self._generate_logits(inputs, z)
+
+    # Unchecked versions: loss_terms, sample and log_likelihood check a batch once, then call these.
+    def _prior(self, inputs: Tensor) -> GaussianParams:
+        with torch.no_grad():
+            guess = torch.sigmoid(self.baseline(inputs))
+        return self.prior_net(_join_checked(inputs, guess, self.num_given))
+
+    def _recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
+        if self.recognition_net is None:
+            raise RuntimeError("a GSNN (alpha=0) has no recognition network; use estimator='monte_carlo'")
+        return self.recognition_net(_join_checked(inputs, targets, self.num_given))
+
+    def _generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
         first, rest = self.generation_net.net[0], self.generation_net.net[1:]
-        from_x = F.linear(inputs.flatten(1), first.weight[:, :IMAGE_PIXELS], first.bias)
-        return rest(from_x + F.linear(z, first.weight[:, IMAGE_PIXELS:]))
+        weight_x, weight_z = first.weight.split([IMAGE_PIXELS, self.latent_dim], dim=1)
+        from_x = F.linear(inputs.flatten(1), weight_x, first.bias)
+        return rest(from_x + F.linear(z, weight_z))
 
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         r"""Per-example terms: ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}} - (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.
@@ -277,18 +292,18 @@ class StructuredCVAE(_QuadrantModel):
         (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples).
         """
         self.check_batch(inputs, targets)
-        mu_p, logvar_p = self.prior(inputs)
+        mu_p, logvar_p = self._prior(inputs)
         terms: dict[str, Tensor] = {}
         loss = torch.zeros(len(inputs), dtype=inputs.dtype, device=inputs.device)
         if self.alpha > 0:
-            mu_q, logvar_q = self.recognize(inputs, targets)
-            logits = self.generate_logits(inputs, reparameterize(mu_q, logvar_q))
+            mu_q, logvar_q = self._recognize(inputs, targets)
+            logits = self._generate_logits(inputs, reparameterize(mu_q, logvar_q))
             terms = elbo_terms(logits, targets, gaussian_kl(mu_q, logvar_q, mu_p, logvar_p))
             loss = loss + self.alpha * terms.pop("loss")
         if self.alpha < 1:
             shape = (self.num_particles, *mu_p.shape)
             z = reparameterize(mu_p.expand(shape), logvar_p.expand(shape))
-            gsnn = log_mean_exp(bernoulli_log_likelihood(self.generate_logits(inputs, z), targets), dim=0)
+            gsnn = log_mean_exp(bernoulli_log_likelihood(self._generate_logits(inputs, z), targets), dim=0)
             terms["gsnn"] = gsnn
             loss = loss - (1 - self.alpha) * gsnn
         return {"loss": loss, **terms}
@@ -298,9 +313,9 @@ class StructuredCVAE(_QuadrantModel):
         r"""Output pixel probabilities ``(S, B, P)`` decoded from :math:`z_s \sim p(z \mid x)`: ``S`` completions per input."""
         self.check_batch(inputs)
         check_positive_int("num_samples", num_samples)
-        mu, logvar = self.prior(inputs)
+        mu, logvar = self._prior(inputs)
         eps = torch.randn((num_samples, *mu.shape), generator=generator).to(mu.device)
-        return torch.sigmoid(self.generate_logits(inputs, mu + (0.5 * logvar).exp() * eps))
+        return torch.sigmoid(self._generate_logits(inputs, mu + (0.5 * logvar).exp() * eps))
 
     @torch.no_grad()
     def log_likelihood(
@@ -319,10 +334,10 @@ class StructuredCVAE(_QuadrantModel):
         """
         self.check_batch(inputs, targets)
         check_choice("estimator", estimator, ESTIMATORS)
-        prior = self.prior(inputs)
-        proposal = self.recognize(inputs, targets) if estimator == "importance" else None
+        prior = self._prior(inputs)
+        proposal = self._recognize(inputs, targets) if estimator == "importance" else None
         return conditional_log_likelihood(
-            lambda z: bernoulli_log_likelihood(self.generate_logits(inputs, z), targets),
+            lambda z: bernoulli_log_likelihood(self._generate_logits(inputs, z), targets),
             prior,
             proposal,
             num_samples=num_samples,
