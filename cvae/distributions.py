@@ -10,12 +10,21 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from cvae.checks import check_range, check_same_shape, check_tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _full_precision(*tensors: Tensor) -> list[Tensor]:
+    """Upcast half-precision tensors to float32: sums over hundreds of pixels need its mantissa.
+
+    Under mixed-precision training (``fit(..., precision="bf16")``) the networks'
+    outputs arrive in bfloat16; every density is then computed in float32.
+    """
+    return [t.float() if t.dtype in LOW_PRECISION else t for t in tensors]
 
 
 def gaussian_kl(
@@ -47,11 +56,13 @@ def gaussian_kl(
     check_same_shape(("mu_q", "logvar_q"), (mu_q, logvar_q))
     if (mu_p is None) != (logvar_p is None):
         raise ValueError("give both mu_p and logvar_p, or neither (for the N(0, I) prior)")
+    mu_q, logvar_q = _full_precision(mu_q, logvar_q)
     if mu_p is None:
         return 0.5 * (mu_q.pow(2) + logvar_q.exp() - logvar_q - 1.0).sum(-1)
     check_tensor("mu_p", mu_p, floating=True)
     check_tensor("logvar_p", logvar_p, floating=True)
     check_same_shape(("mu_q", "mu_p", "logvar_p"), (mu_q, mu_p, logvar_p))
+    mu_p, logvar_p = _full_precision(mu_p, logvar_p)
     ratio = (logvar_q - logvar_p).exp()
     return 0.5 * (ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
 
@@ -76,7 +87,31 @@ def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
         raise ValueError(
             f"z{tuple(z.shape)}, mu{tuple(mu.shape)} and logvar{tuple(logvar.shape)} do not broadcast"
         ) from None
+    z, mu, logvar = _full_precision(z, mu, logvar)
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+class _BernoulliLogProb(torch.autograd.Function):
+    r"""Per-pixel :math:`\log p(x_i \mid l_i) = x_i l_i - \operatorname{softplus}(l_i)` and its gradient.
+
+    Stable for any logit: :math:`\operatorname{softplus}(l) = \max(l, 0) + \log(1 + e^{-|l|})`,
+    where :math:`e^{-|l|} \le 1` never overflows. The gradient is written out,
+    :math:`\partial/\partial l_i = x_i - \sigma(l_i)`, so backward is two elementwise
+    passes. Same values as ``-binary_cross_entropy_with_logits``, about three times
+    faster forward and backward on CPU, whose ``log1p``/``softplus`` kernels are not
+    vectorized (see the Performance appendix).
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor) -> Tensor:
+        ctx.save_for_backward(logits, target)
+        return logits * target - logits.clamp_min(0) - torch.log(1 + torch.exp(-logits.abs()))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor | None]:
+        logits, target = ctx.saved_tensors
+        grad_target = grad * logits if ctx.needs_input_grad[1] else None
+        return grad * (target - torch.sigmoid(logits)), grad_target
 
 
 def bernoulli_log_likelihood(logits: Tensor, target: Tensor) -> Tensor:
@@ -114,7 +149,8 @@ def bernoulli_log_likelihood(logits: Tensor, target: Tensor) -> Tensor:
     if target.dim() and logits.shape[logits.dim() - target.dim()] != target.shape[0] != 1:
         raise ValueError(f"target{tuple(target.shape)} does not broadcast to logits{tuple(logits.shape)}")
     event_dims = tuple(range(logits.dim() - target.dim() + 1, logits.dim()))
-    elementwise = -F.binary_cross_entropy_with_logits(logits, target.expand_as(logits), reduction="none")
+    logits, target = _full_precision(logits, target)
+    elementwise = _BernoulliLogProb.apply(logits, target.expand_as(logits))
     return elementwise.sum(event_dims) if event_dims else elementwise
 
 
@@ -146,5 +182,6 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
     check_tensor("mu", mu, floating=True)
     check_tensor("logvar", logvar, floating=True)
     check_same_shape(("mu", "logvar"), (mu, logvar))
+    mu, logvar = _full_precision(mu, logvar)
     eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
     return mu + (0.5 * logvar).exp() * eps
