@@ -2,41 +2,58 @@
 
 Explained in the appendix :chapter:`Performance <book/performance>`. Run
 
-    python -m cvae.bench              # full run (a few minutes)
+    python -m cvae.bench              # full run (about three minutes on 2 CPU cores)
     python -m cvae.bench --quick      # about a minute
     python -m cvae.bench --json results.json
 
 Everything is measured in one run on one device, so the ratios are meaningful:
 
-* training throughput (examples per second) of every model the book trains;
+* training throughput (examples per second) of every model the book trains, with the
+  chapter's architecture and batch size, through :func:`cvae.training.train_step`, the
+  step :func:`cvae.training.fit` runs;
 * importance-sampling evaluation throughput (examples x samples per second);
-* the floating-point rate achieved by a CVAE training step (FLOPs counted by
-  ``torch.utils.flop_counter``) against a plain 2048 x 2048 x 2048 fp32 matrix multiply
-  measured in the same run: the hardware-efficiency ratio.
+* the floating-point rate a training step achieves (matrix-product FLOPs counted by
+  ``torch.utils.flop_counter``, divided by the step's wall time) against a plain
+  2048 x 2048 x 2048 fp32 matrix multiply measured in the same run: the
+  hardware-efficiency ratio. Elementwise work counts as zero FLOPs, so the ratio is
+  the share of the matrix unit's practical peak that the whole step turns into
+  model arithmetic.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cvae.checks import check_positive_float
+from cvae.data import split_quadrants
 from cvae.device import default_device
 from cvae.label_cvae import LabelCVAE
+from cvae.structured import Baseline, StructuredCVAE
+from cvae.training import adam, train_step
 from cvae.vae import VAE
+
+MATMUL_SIZE = 2048
+BOOK_BATCH = 100  # every chapter trains with mini-batches of 100
+LARGE_BATCH = 500
+IS_SAMPLES = 100
 
 
 @dataclass
 class Measurement:
-    """One benchmark row: what was measured, how fast, and the counted work per second."""
+    """One benchmark row: what was measured, how fast, and the counted matrix FLOPs per second."""
 
     name: str
     unit: str
@@ -44,65 +61,43 @@ class Measurement:
     flops_per_second: float | None = None
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """One planned row: its name and a function that builds what it times on a device."""
+
+    name: str
+    kind: str  # "matmul", "train" or "evaluate"
+    build: Callable[[torch.device], tuple[Callable[[], object], int, int]]
+    # build(device) -> (call, items per call, FLOP-counted work per call or 0 to count)
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _timed(step: Callable[[], object], device: torch.device, min_seconds: float, warmup: int = 3) -> float:
-    """Seconds per call of ``step``: warm up, then repeat until ``min_seconds`` have passed."""
+def _timed(call: Callable[[], object], device: torch.device, min_seconds: float, warmup: int = 3) -> float:
+    """Seconds per call: warm up, then repeat until ``min_seconds`` have passed (at least 3 calls)."""
     for _ in range(warmup):
-        step()
+        call()
     _synchronize(device)
     calls, start = 0, time.perf_counter()
     while True:
-        step()
+        call()
         calls += 1
         _synchronize(device)
         elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
+        if elapsed >= min_seconds and calls >= 3:
             return elapsed / calls
 
 
-def matmul_rate(device: torch.device, size: int = 2048, min_seconds: float = 2.0) -> Measurement:
-    """FLOP rate of one ``size^3`` fp32 matrix multiply: the machine's practical peak."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
-    seconds = _timed(lambda: a @ b, device, min_seconds)
-    flops = 2.0 * size**3
-    return Measurement(f"matmul {size}^3 fp32", "GFLOP/s", flops / seconds / 1e9, flops / seconds)
-
-
-def training_step_rate(
-    name: str, model: nn.Module, batch: tuple[torch.Tensor, ...], device: torch.device, min_seconds: float
-) -> Measurement:
-    """Examples per second of full Adam training steps, and the FLOP rate they achieve."""
-    model.to(device).train()
-    batch = tuple(t.to(device) for t in batch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def step() -> None:
-        loss = model.loss_terms(*batch)["loss"].mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
+def _counted_flops(call: Callable[[], object]) -> int:
     with FlopCounterMode(display=False) as counter:
-        step()
-    seconds = _timed(step, device, min_seconds)
-    return Measurement(name, "examples/s", len(batch[0]) / seconds, counter.get_total_flops() / seconds)
+        call()
+    return counter.get_total_flops()
 
 
-def evaluation_rate(name: str, model: nn.Module, batch: tuple[torch.Tensor, ...], num_samples: int,
-                    device: torch.device, min_seconds: float) -> Measurement:
-    """Examples x samples per second of the importance-sampled log-likelihood."""
-    model.to(device).eval()
-    batch = tuple(t.to(device) for t in batch)
-    seconds = _timed(lambda: model.log_likelihood(*batch, num_samples), device, min_seconds, warmup=1)
-    return Measurement(name, "examples x samples/s", len(batch[0]) * num_samples / seconds)
-
-
-def digit_batch(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def digit_batch(size: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     """Random binary 28x28 images and labels: timing does not depend on the pixels."""
     generator = torch.Generator().manual_seed(seed)
     images = (torch.rand(size, 1, 28, 28, generator=generator) > 0.8).float()
@@ -110,40 +105,138 @@ def digit_batch(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-def run(quick: bool = False, device: torch.device | None = None) -> dict:
-    """Measure everything once; return the rows with machine and version information."""
-    device = device or default_device()
-    seconds = 0.5 if quick else 2.0
-    torch.manual_seed(0)
-    images, labels = digit_batch(100)
-    rows = [matmul_rate(device, min_seconds=seconds)]
-    rows.append(training_step_rate("train VAE (batch 100)", VAE(), (images,), device, seconds))
-    rows.append(training_step_rate("train label CVAE, MLP (batch 100)", LabelCVAE("mlp", 4), (images, labels), device, seconds))
-    rows.append(training_step_rate("train label CVAE, conv (batch 100)", LabelCVAE("conv", 4), (images, labels), device, seconds))
-    rows.append(evaluation_rate("IS log-likelihood, VAE (S = 100)", VAE(), (images,), 100, device, seconds))
-    peak = rows[0].flops_per_second
+def _matmul(dtype: torch.dtype) -> Callable:
+    def build(device: torch.device):
+        a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device, dtype=dtype)
+        b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device, dtype=dtype)
+        return (lambda: a @ b), MATMUL_SIZE, 2 * MATMUL_SIZE**3
+
+    return build
+
+
+def _quadrant_batch(size: int) -> tuple[Tensor, Tensor]:
+    return split_quadrants(digit_batch(size)[0], 1)
+
+
+def _training(make_model: Callable[[], nn.Module], make_batch: Callable[[], tuple[Tensor, ...]], precision: str) -> Callable:
+    def build(device: torch.device):
+        torch.manual_seed(0)
+        model = make_model().to(device).train()
+        batch = tuple(t.to(device) for t in make_batch())
+        optimizer = adam(model, 1e-4)
+        return (lambda: train_step(model, optimizer, batch, precision)), len(batch[0]), 0
+
+    return build
+
+
+def _evaluation(make_model: Callable[[], nn.Module], make_batch: Callable[[], tuple[Tensor, ...]]) -> Callable:
+    def build(device: torch.device):
+        torch.manual_seed(0)
+        model = make_model().to(device).eval()
+        batch = tuple(t.to(device) for t in make_batch())
+        return (lambda: model.log_likelihood(*batch, IS_SAMPLES)), len(batch[0]) * IS_SAMPLES, 0
+
+    return build
+
+
+def _quadrant_cvae() -> StructuredCVAE:
+    return StructuredCVAE(1, Baseline(1))
+
+
+def plan() -> list[Benchmark]:
+    """Every row of a run, in order (the book's models at the chapters' sizes)."""
+    digits = lambda: digit_batch(BOOK_BATCH)  # noqa: E731
+    images = lambda: digit_batch(BOOK_BATCH)[:1]  # noqa: E731
+    quadrants = lambda: _quadrant_batch(BOOK_BATCH)  # noqa: E731
+    rows = [
+        Benchmark(f"matmul {MATMUL_SIZE}^3 fp32", "matmul", _matmul(torch.float32)),
+        Benchmark(f"matmul {MATMUL_SIZE}^3 bf16", "matmul", _matmul(torch.bfloat16)),
+        Benchmark("train VAE", "train", _training(VAE, images, "fp32")),
+        Benchmark("train label CVAE, MLP", "train", _training(lambda: LabelCVAE("mlp", 4), digits, "fp32")),
+        Benchmark("train label CVAE, conv", "train", _training(lambda: LabelCVAE("conv", 4), digits, "fp32")),
+        Benchmark("train quadrant baseline", "train", _training(lambda: Baseline(1), quadrants, "fp32")),
+        Benchmark("train quadrant CVAE", "train", _training(_quadrant_cvae, quadrants, "fp32")),
+        Benchmark("train quadrant CVAE, bf16", "train", _training(_quadrant_cvae, quadrants, "bf16")),
+        Benchmark(f"train quadrant CVAE, batch {LARGE_BATCH}", "train",
+                  _training(_quadrant_cvae, lambda: _quadrant_batch(LARGE_BATCH), "fp32")),
+        Benchmark(f"train quadrant CVAE, batch {LARGE_BATCH}, bf16", "train",
+                  _training(_quadrant_cvae, lambda: _quadrant_batch(LARGE_BATCH), "bf16")),
+        Benchmark(f"IS log-likelihood, VAE (S = {IS_SAMPLES})", "evaluate", _evaluation(VAE, images)),
+        Benchmark(f"IS log p(y|x), quadrant CVAE (S = {IS_SAMPLES})", "evaluate", _evaluation(_quadrant_cvae, quadrants)),
+    ]
+    return rows
+
+
+def measure(benchmark: Benchmark, device: torch.device, min_seconds: float) -> Measurement:
+    """Time one planned row on ``device``."""
+    call, items, flops = benchmark.build(device)
+    if benchmark.kind == "train":
+        flops = _counted_flops(call)
+    seconds = _timed(call, device, min_seconds, warmup=1 if benchmark.kind == "evaluate" else 3)
+    unit = {"matmul": "GFLOP/s", "train": "examples/s", "evaluate": "examples x samples/s"}[benchmark.kind]
+    rate = flops / seconds / 1e9 if benchmark.kind == "matmul" else items / seconds
+    return Measurement(benchmark.name, unit, rate, flops / seconds if flops else None)
+
+
+def machine(device: torch.device) -> dict:
+    """What the numbers were measured on."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.exists():
+            for line in cpuinfo.read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
     return {
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": name,
+        "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
-        "rows": [{**asdict(r), "fraction_of_matmul": None if r.flops_per_second is None else r.flops_per_second / peak} for r in rows],
+    }
+
+
+def run(quick: bool = False, device: torch.device | str | None = None, min_seconds: float | None = None) -> dict:
+    """Measure every row of :func:`plan` once, in order; return them with machine and versions.
+
+    ``min_seconds`` per row (default 2, or 0.5 with ``quick``). Each row's
+    ``fraction_of_matmul`` divides its counted FLOP rate by the same run's fp32
+    matrix-multiply rate.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    seconds = check_positive_float("min_seconds", min_seconds) if min_seconds is not None else (0.5 if quick else 2.0)
+    started = datetime.now(timezone.utc)
+    rows = [measure(benchmark, device, seconds) for benchmark in plan()]
+    peak = rows[0].flops_per_second
+    return {
+        **machine(device),
+        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": quick,
+        "seconds_per_row": seconds,
+        "batch_size": BOOK_BATCH,
+        "rows": [
+            {**asdict(r), "fraction_of_matmul": None if r.flops_per_second is None else r.flops_per_second / peak}
+            for r in rows
+        ],
     }
 
 
 def format_table(results: dict) -> str:
     """The results as a plain-text table."""
     lines = [
-        f"device {results['device']} ({results['device_name']}), {results['threads']} threads, "
-        f"torch {results['torch']}, Python {results['python']}",
-        f"{'benchmark':<40}{'rate':>14}  {'unit':<22}{'GFLOP/s':>9}{'of matmul':>11}",
+        f"{results['device_name']} ({results['device']}, {results['threads']} threads), "
+        f"torch {results['torch']}, Python {results['python']}, {results['date']}",
+        f"{'benchmark':<46}{'rate':>14}  {'unit':<22}{'GFLOP/s':>9}{'of fp32 matmul':>16}",
     ]
     for row in results["rows"]:
         gflops = "" if row["flops_per_second"] is None else f"{row['flops_per_second'] / 1e9:9.1f}"
-        share = "" if row["fraction_of_matmul"] is None else f"{row['fraction_of_matmul']:10.0%}"
-        lines.append(f"{row['name']:<40}{row['rate']:14,.0f}  {row['unit']:<22}{gflops:>9}{share:>11}")
+        share = "" if row["fraction_of_matmul"] is None else f"{row['fraction_of_matmul']:15.0%}"
+        lines.append(f"{row['name']:<46}{row['rate']:14,.0f}  {row['unit']:<22}{gflops:>9}{share:>16}")
     return "\n".join(lines)
 
 
@@ -151,12 +244,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvae.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings (about a minute)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CVAE_DEVICE, else CUDA if present)")
     args = parser.parse_args(argv)
-    results = run(quick=args.quick)
+    if args.json and not Path(args.json).parent.is_dir():
+        parser.error(f"--json: the folder {str(Path(args.json).parent)!r} does not exist")
+    try:
+        device = torch.device(args.device) if args.device else default_device()
+    except RuntimeError:
+        parser.error(f"--device: {args.device!r} is not a device name (try cpu or cuda)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device: PyTorch sees no CUDA device here")
+    results = run(quick=args.quick, device=device)
     print(format_table(results))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+        path = Path(args.json)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)
     return 0
 
 

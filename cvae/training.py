@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from cvae.checks import check_positive_float, check_positive_int
+from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.data import Batches
 from cvae.device import default_device
 
@@ -63,6 +63,36 @@ def _move(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.
     return tuple(t.to(device, non_blocking=True) for t in batch)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The mixed-precision context of a training step: ``"fp32"`` (off) or ``"bf16"``.
+
+    With ``"bf16"`` the matrix products run in bfloat16 (four times the fp32 rate on
+    CPUs with AVX512-BF16 or AMX, and on recent GPUs) while every density and sum is
+    computed in float32 (:mod:`cvae.distributions` upcasts). The weights, the optimizer
+    and evaluation stay in float32. Measured in the Performance appendix.
+    """
+    check_choice("precision", precision, PRECISIONS)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def adam(model: nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """Adam over the trainable parameters, one fused kernel per step where the device has it.
+
+    The fused update is the same arithmetic as the per-parameter loop (deterministic)
+    and measured about 3x faster per step on CPU (see the Performance appendix).
+    """
+    check_positive_float("learning_rate", learning_rate)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters")
+    device = parameters[0].device
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(parameters, lr=learning_rate, fused=fused)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Batches, device: torch.device | None = None) -> dict[str, float]:
     """Mean of every per-example loss term over ``batches``, in evaluation mode."""
@@ -80,6 +110,32 @@ def evaluate(model: nn.Module, batches: Batches, device: torch.device | None = N
     return {name: total / count for name, total in sums.items()}
 
 
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, ...], precision: str = "fp32"
+) -> dict[str, torch.Tensor]:
+    """One Adam step on the mean of ``model.loss_terms(*batch)["loss"]``; returns the detached terms.
+
+    A non-finite loss is not applied: the parameters are left as they were and the
+    terms returned show it (:func:`fit` then stops with :class:`TrainingDiverged`).
+    This is the step :mod:`cvae.bench` times.
+    """
+    if not hasattr(model, "loss_terms"):
+        raise TypeError(f"model must define loss_terms(*batch); {type(model).__name__} does not")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    if not isinstance(batch, tuple) or not batch or not all(isinstance(t, torch.Tensor) for t in batch):
+        raise TypeError("batch must be a non-empty tuple of tensors (one element of cvae.data.Batches)")
+    device = batch[0].device
+    with autocast(device, precision):
+        terms = model.loss_terms(*batch)
+    loss = terms["loss"].mean()
+    optimizer.zero_grad(set_to_none=True)
+    if torch.isfinite(loss):
+        loss.backward()
+        optimizer.step()
+    return {name: value.detach() for name, value in terms.items()}
+
+
 def fit(
     model: nn.Module,
     train: Batches,
@@ -92,6 +148,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     description: str = "training",
+    precision: str = "fp32",
 ) -> History:
     """Train ``model`` with Adam on ``train``, validating after each epoch.
 
@@ -99,6 +156,8 @@ def fit(
     * Each epoch ends with the mean loss terms on ``validation``; the weights of the
       epoch with the lowest validation loss are restored at the end (early stopping
       after ``patience`` epochs without improvement, if given).
+    * ``precision="bf16"`` trains with bfloat16 matrix products (:func:`autocast`);
+      the default ``"fp32"`` gives the book's numbers on every machine.
     * A NaN or infinite loss stops training with :class:`TrainingDiverged`, after
       restoring the last good weights: nothing trained so far is lost.
 
@@ -113,13 +172,14 @@ def fit(
         raise TypeError(f"validation must be cvae.data.Batches or None, got {type(validation).__name__}")
     check_positive_int("epochs", epochs)
     check_positive_float("learning_rate", learning_rate)
+    check_choice("precision", precision, PRECISIONS)
     if patience is not None:
         check_positive_int("patience", patience)
     device = torch.device(device) if device is not None else default_device()
 
     torch.manual_seed(seed)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = adam(model, learning_rate)
     history = History()
     best_loss, best_state = math.inf, copy.deepcopy(model.state_dict())
     start = time.perf_counter()
@@ -129,18 +189,14 @@ def fit(
             sums: dict[str, float] = {}
             count = 0
             for batch in train:
-                terms = model.loss_terms(*_move(batch, device))
-                loss = terms["loss"].mean()
-                if not torch.isfinite(loss):
+                terms = train_step(model, optimizer, _move(batch, device), precision)
+                if not math.isfinite(terms["loss"].mean().item()):
                     model.load_state_dict(best_state)
                     raise TrainingDiverged(
-                        f"{description}: the loss became {loss.item()} in epoch {epoch}; "
+                        f"{description}: the loss became {terms['loss'].mean().item()} in epoch {epoch}; "
                         f"the weights of epoch {history.best_epoch} were restored. "
                         "Try a smaller learning_rate."
                     )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + float(value.detach().sum())
                 count += len(batch[0])
