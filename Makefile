@@ -11,12 +11,13 @@ NOTEBOOKS := $(shell $(PYTHON) -c "import re,pathlib; print(' '.join(m + '.ipynb
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup test unit nbval site browser book execute clean
+.PHONY: help setup test unit nbval site browser book execute bench clean
 
 help:
 	@echo "make book     set up .venv, execute every notebook in place, build _build/html"
 	@echo "make test     set up .venv, unit tests, nbval on every notebook, strict site build, browser test"
 	@echo "make execute  re-execute every notebook in place (authors, after editing a chapter)"
+	@echo "make bench    run python -m cvae.bench and store its table for the Performance page"
 	@echo "make unit | nbval | site | browser   one part of make test"
 
 setup: $(STAMP)
@@ -55,6 +56,10 @@ execute: setup
 	$(BIN)/python book/_tools/execute_notebooks.py
 
 book: execute site
+
+# The Performance appendix renders this file; run on a quiet machine.
+bench: setup
+	$(BIN)/python -m cvae.bench --json book/_data/benchmarks.json
 
 clean:
 	rm -rf _build

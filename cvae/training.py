@@ -12,11 +12,13 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from cvae.checkpoints import save_checkpoint
 from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.data import Batches
 from cvae.device import default_device
@@ -34,6 +36,22 @@ class History:
     validation: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """Plain values, as stored in checkpoints."""
+        return {"train": self.train, "validation": self.validation, "best_epoch": self.best_epoch, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> History:
+        """The inverse of :meth:`as_dict` (missing entries take their defaults)."""
+        if not isinstance(values, dict):
+            raise TypeError(f"values must be a dict from History.as_dict(), got {type(values).__name__}")
+        return cls(
+            train=values.get("train", {}),
+            validation=values.get("validation", {}),
+            best_epoch=values.get("best_epoch", 0),
+            seconds=values.get("seconds", 0.0),
+        )
 
     @property
     def epochs(self) -> int:
@@ -149,6 +167,7 @@ def fit(
     progress: bool = True,
     description: str = "training",
     precision: str = "fp32",
+    checkpoint: str | Path | None = None,
 ) -> History:
     """Train ``model`` with Adam on ``train``, validating after each epoch.
 
@@ -158,8 +177,11 @@ def fit(
       after ``patience`` epochs without improvement, if given).
     * ``precision="bf16"`` trains with bfloat16 matrix products (:func:`autocast`);
       the default ``"fp32"`` gives the book's numbers on every machine.
+    * With ``checkpoint`` (a file path) the best weights so far are saved there,
+      atomically, whenever validation improves (:mod:`cvae.checkpoints`).
     * A NaN or infinite loss stops training with :class:`TrainingDiverged`, after
-      restoring the last good weights: nothing trained so far is lost.
+      restoring the last good weights (and leaving the last good checkpoint as it
+      was): nothing trained so far is lost.
 
     Returns:
         The :class:`History` of per-epoch means (the model is trained in place).
@@ -175,7 +197,10 @@ def fit(
     check_choice("precision", precision, PRECISIONS)
     if patience is not None:
         check_positive_int("patience", patience)
+    if checkpoint is not None and not isinstance(checkpoint, (str, Path)):
+        raise TypeError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
     device = torch.device(device) if device is not None else default_device()
+    settings = {"epochs": epochs, "learning_rate": learning_rate, "patience": patience, "seed": seed, "precision": precision}
 
     torch.manual_seed(seed)
     model.to(device).train()
@@ -192,9 +217,10 @@ def fit(
                 terms = train_step(model, optimizer, _move(batch, device), precision)
                 if not math.isfinite(terms["loss"].mean().item()):
                     model.load_state_dict(best_state)
+                    kept = f" (and are in {checkpoint})" if checkpoint is not None and history.best_epoch else ""
                     raise TrainingDiverged(
                         f"{description}: the loss became {terms['loss'].mean().item()} in epoch {epoch}; "
-                        f"the weights of epoch {history.best_epoch} were restored. "
+                        f"the weights of epoch {history.best_epoch} were restored{kept}. "
                         "Try a smaller learning_rate."
                     )
                 for name, value in terms.items():
@@ -213,6 +239,8 @@ def fit(
             if monitored < best_loss:
                 best_loss, history.best_epoch = monitored, epoch
                 best_state = copy.deepcopy(model.state_dict())
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, model, config=settings, history=history.as_dict())
             elif patience is not None and epoch - history.best_epoch >= patience:
                 break
     finally:

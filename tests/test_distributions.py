@@ -265,3 +265,24 @@ def test_bernoulli_target_with_batch_one_is_shared():
     logits, target = _logits_and_target((4, 10), (1, 10), seed=18)
     expected = Bernoulli(logits=logits).log_prob(target.expand(4, 10)).sum(-1)
     torch.testing.assert_close(bernoulli_log_likelihood(logits, target), expected)
+
+
+def test_bernoulli_gradients_are_the_written_out_ones():
+    """The hand-written backward, x - sigmoid(l) for the logits and l for grey-level targets, passes gradcheck."""
+    g = torch.Generator().manual_seed(14)
+    logits = (torch.randn(3, 7, generator=g, dtype=torch.float64) * 4).requires_grad_()
+    target = torch.rand(3, 7, generator=g, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(bernoulli_log_likelihood, (logits, target))
+    stacked = (torch.randn(2, 3, 7, generator=g, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(bernoulli_log_likelihood, (stacked, target))
+
+
+def test_half_precision_network_outputs_are_scored_in_float32():
+    """Under bf16 autocast the logits arrive in bfloat16; the sum over 784 pixels is still taken in float32."""
+    logits, target = _logits_and_target((5, 784), (5, 784), seed=15)
+    low = logits.to(torch.bfloat16)
+    got = bernoulli_log_likelihood(low, target.float())
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, bernoulli_log_likelihood(low.float(), target.float()))
+    mu = torch.zeros(2, 3, dtype=torch.bfloat16)
+    assert gaussian_kl(mu, mu).dtype == torch.float32

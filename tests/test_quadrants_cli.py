@@ -15,7 +15,7 @@ from cvae.experiments.quadrants import (
     QuadrantConfig,
     main,
     run_quadrant_experiment,
-    save_checkpoint,
+    save_trained,
 )
 
 TINY = ["--data", "sample", "--limit", "200", "--epochs", "1", "--samples", "5", "--hidden", "16", "--latent", "2", "--particles", "2", "--no-progress"]
@@ -76,8 +76,8 @@ def test_first_run_writes_results_and_checkpoints(first_run):
 
 def test_checkpoints_load_weights_only_and_record_config_and_versions(first_run):
     payload = torch.load(first_run / "cvae-q3.pt", weights_only=True)
-    assert payload["model_class"] == "StructuredCVAE" and payload["kind"] == "cvae"
-    assert payload["model_args"] == {
+    assert payload["architecture"]["class"] == "StructuredCVAE" and payload["kind"] == "cvae"
+    assert payload["architecture"]["args"] == {
         "num_given": 3, "alpha": 1.0, "latent_dim": 2, "hidden_dims": [16], "num_particles": 2,
         "baseline": {"num_given": 3, "hidden_dims": [16]},
     }
@@ -133,9 +133,9 @@ def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
         file.write(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(quadrants.torch, "save", failing_save)
+    monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(tmp_path / "baseline-q1.pt", "baseline", Baseline(1, (4,)), QuadrantConfig(), History())
+        save_trained(tmp_path / "baseline-q1.pt", "baseline", Baseline(1, (4,)), QuadrantConfig(), History())
     assert list(tmp_path.iterdir()) == []
 
 
@@ -150,3 +150,15 @@ def test_bad_settings_are_named(capsys):
     assert "alpha must be in [0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--quadrants", "4"])
+
+
+def test_bf16_training_runs_and_is_recorded_in_the_checkpoints(tmp_path, capsys):
+    out = tmp_path / "bf16"
+    assert main([*TINY, "--quadrants", "3", "--precision", "bf16", "--out", str(out)]) == 0
+    payload = torch.load(out / "cvae-q3.pt", weights_only=True)
+    assert payload["config"]["precision"] == "bf16"
+    assert all(math.isfinite(float(r["nll"])) for r in read_rows(out))
+    assert main([*TINY, "--quadrants", "3", "--out", str(out)]) == 2  # fp32 run refuses bf16 checkpoints
+    assert "precision 'bf16' (checkpoint) vs 'fp32' (this run)" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16'"):
+        QuadrantConfig(precision="fp16")

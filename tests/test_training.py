@@ -112,3 +112,116 @@ def test_history_plot_names_unknown_terms():
     history = History(train={"loss": [1.0, 0.5]})
     with pytest.raises(ValueError, match="term must be one of"):
         history.plot("accuracy")
+
+
+def test_divergence_leaves_the_last_good_checkpoint_on_disk(tmp_path):
+    from cvae.checkpoints import load_checkpoint
+
+    class Diverging(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+            self.calls = 0
+
+        def loss_terms(self, x):
+            self.calls += 1
+            value = (self.w * x.squeeze(1)) if self.calls <= 2 else torch.full((len(x),), float("nan"))
+            return {"loss": value}
+
+    model, path = Diverging(), tmp_path / "run" / "model.pt"
+    train, validation = Batches(torch.ones(4, 1), batch_size=4), Batches(torch.ones(4, 1), batch_size=4)
+    with pytest.raises(TrainingDiverged, match=r"weights of epoch 1 were restored \(and are in .*model.pt\)"):
+        fit(model, train, validation, epochs=3, learning_rate=0.5, progress=False, device="cpu", checkpoint=path)
+    assert model.w.item() == pytest.approx(0.5)
+    reloaded = Diverging()
+    payload = load_checkpoint(path, reloaded, config={"learning_rate": 0.5}, settings=["learning_rate"])
+    assert reloaded.w.item() == pytest.approx(0.5) and payload["history"]["best_epoch"] == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]  # no temporary files left
+
+
+def tiny_quadrant_batches():
+    from cvae.data import split_quadrants
+
+    generator = torch.Generator().manual_seed(1)
+    digits = (torch.rand(48, 1, 28, 28, generator=generator) > 0.7).float()
+    return Batches(*split_quadrants(digits, 2), batch_size=16, shuffle=True, seed=2)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_quadrant_cvae_same_seed_gives_bit_identical_parameters(precision):
+    from cvae.structured import Baseline, StructuredCVAE
+
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(4)
+        model = StructuredCVAE(2, Baseline(2, (16,)), latent_dim=2, hidden_dims=(16,))
+        fit(model, tiny_quadrant_batches(), epochs=2, seed=7, progress=False, device="cpu", precision=precision)
+        runs.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+def test_bf16_training_follows_fp32_training():
+    """Mixed precision changes the arithmetic, not the model: the two runs end close to each other."""
+    from cvae.structured import Baseline, StructuredCVAE
+
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(4)
+        model = StructuredCVAE(2, Baseline(2, (16,)), latent_dim=2, hidden_dims=(16,))
+        history = fit(model, tiny_quadrant_batches(), epochs=3, seed=7, progress=False, device="cpu", precision=precision)
+        losses[precision] = history.train["loss"]
+    assert losses["fp32"][-1] < losses["fp32"][0]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
+
+
+def test_train_step_applies_finite_losses_only():
+    from cvae.training import adam, train_step
+
+    layer = nn.Linear(2, 1)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def loss_terms(self, x):
+            return {"loss": self.layer(x).squeeze(1), "twice": 2 * self.layer(x).squeeze(1)}
+
+    model = Model()
+    optimizer = adam(model, 0.1)
+    before = layer.weight.detach().clone()
+    terms = train_step(model, optimizer, (torch.ones(3, 2),))
+    assert set(terms) == {"loss", "twice"} and not terms["loss"].requires_grad
+    assert not torch.equal(layer.weight, before)
+    after = layer.weight.detach().clone()
+    terms = train_step(model, optimizer, (torch.full((3, 2), float("nan")),))
+    assert torch.isnan(terms["loss"]).all() and torch.equal(layer.weight, after)
+
+
+def test_train_step_adam_and_autocast_refuse_bad_arguments():
+    from cvae.training import adam, autocast, train_step
+
+    model = tiny_vae()
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
+        train_step(model, "adam", (torch.zeros(2, 1, 28, 28),))
+    with pytest.raises(TypeError, match="batch must be a non-empty tuple of tensors"):
+        train_step(model, adam(model, 1e-3), [torch.zeros(2, 1, 28, 28)])
+    with pytest.raises(TypeError, match="loss_terms"):
+        train_step(nn.Linear(2, 2), adam(model, 1e-3), (torch.zeros(2, 2),))
+    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16'"):
+        autocast(torch.device("cpu"), "fp16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        fit(model, Batches(torch.zeros(4, 1, 28, 28), batch_size=2), epochs=1, precision="double")
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        adam(model, 0.0)
+    with pytest.raises(ValueError, match="has no trainable parameters"):
+        adam(nn.Linear(2, 2).requires_grad_(False), 1e-3)
+    with pytest.raises(TypeError, match="checkpoint must be a file path"):
+        fit(model, Batches(torch.zeros(4, 1, 28, 28), batch_size=2), epochs=1, checkpoint=3)
+
+
+def test_history_round_trips_through_a_dict():
+    history = History(train={"loss": [2.0, 1.0]}, validation={"loss": [2.5, 1.5]}, best_epoch=2, seconds=1.5)
+    assert History.from_dict(history.as_dict()) == history
+    with pytest.raises(TypeError, match="values must be a dict"):
+        History.from_dict([1, 2])

@@ -54,7 +54,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
@@ -351,6 +350,50 @@ class ReproducibilityReport(SphinxDirective):
         )
 
 
+class BenchmarkReport(SphinxDirective):
+    """The table of the latest ``python -m cvae.bench --json`` run, read from the JSON it wrote.
+
+    The build fails (a warning under -W) when the stored rows are not the rows
+    :func:`cvae.bench.plan` measures today: the page never shows a stale benchmark.
+    """
+
+    required_arguments = 1  # the JSON file, relative to the page
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from cvae.bench import plan
+
+        path = (Path(self.env.srcdir) / Path(self.env.docname).parent / self.arguments[0]).resolve()
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            raise self.error(f"benchmark-report: {path} does not exist; run `make bench`")
+        results = json.loads(path.read_text(encoding="utf-8"))
+        stored = [row["name"] for row in results["rows"]]
+        planned = [benchmark.name for benchmark in plan()]
+        if stored != planned:
+            logger.warning(
+                f"benchmark-report: {path.name} holds rows {stored} but cvae.bench measures {planned}; run `make bench`",
+                location=(self.env.docname, self.lineno),
+            )
+        machine = table(None, [
+            ["device", f"{results['device_name']} ({results['device']})"],
+            ["threads", f"{results['threads']} of {results['cpu_count']} logical CPUs"],
+            ["software", f"torch {results['torch']}, Python {results['python']}"],
+            ["platform", results["platform"]],
+            ["measured", f"{results['date']}, at least {results['seconds_per_row']:g} s per row"
+                         + (" (--quick)" if results["quick"] else "")],
+        ], ["cvae-report-benchmark-machine"])
+        rows = []
+        for row in results["rows"]:
+            rate = f"{row['rate']:,.0f}" if row["rate"] >= 100 else f"{row['rate']:.1f}"
+            gflops = "—" if row["flops_per_second"] is None else f"{row['flops_per_second'] / 1e9:,.1f}"
+            share = "—" if row["fraction_of_matmul"] is None else f"{row['fraction_of_matmul']:.0%}"
+            rows.append([row["name"], rate, row["unit"], gflops, share])
+        measurements = table(["benchmark", "rate", "unit", "GFLOP/s", "of fp32 matmul"], rows,
+                             ["cvae-report-benchmark"])
+        return [machine, measurements]
+
+
 def always_rebuild(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
     return sorted(getattr(env, "cvae_report_docs", set()) & env.found_docs)
 
@@ -390,6 +433,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("reproducibility_packages", DEFAULT_PACKAGES, "env")
     app.add_role("chapter", ChapterRole())
     app.add_directive("reproducibility-report", ReproducibilityReport)
+    app.add_directive("benchmark-report", BenchmarkReport)
     # after napoleon (priority 500) has turned Google/NumPy sections into reST
     app.connect("autodoc-process-docstring", add_chapter_line, priority=600)
     app.connect("autodoc-process-bases", public_bases)

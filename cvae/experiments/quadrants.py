@@ -23,7 +23,6 @@ import argparse
 import csv
 import math
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -33,16 +32,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-import cvae
+from cvae.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.config import DATA_SOURCES, data_source
 from cvae.data import Batches, binarize, check_num_given, load_digits, split_quadrants, split_validation
 from cvae.device import default_device, seed_everything
 from cvae.structured import Baseline, StructuredCVAE, check_alpha, negative_conditional_log_likelihood
-from cvae.training import History, fit
+from cvae.training import PRECISIONS, History, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
-CHECKPOINT_FORMAT = 1
 RESULTS_FILE = "results.csv"
 RESULT_FIELDS = (
     "model", "num_given", "nll", "estimator", "nll_importance", "nll_monte_carlo", "num_samples",
@@ -50,12 +48,8 @@ RESULT_FIELDS = (
 )
 # Settings that change what a trained model is: a checkpoint made with other values is refused.
 TRAINING_SETTINGS = (
-    "data", "limit", "epochs", "batch_size", "learning_rate", "patience", "validation_fraction", "seed",
+    "data", "limit", "epochs", "batch_size", "learning_rate", "patience", "validation_fraction", "seed", "precision",
 )
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used: unreadable, or made for another architecture or other settings."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +67,8 @@ class QuadrantConfig:
         num_samples: :math:`S`, the samples of the likelihood estimators.
         validation_fraction: share of the training digits held out for early stopping.
         seed: seeds every model's initialization, training and evaluation.
+        precision: ``"fp32"`` or ``"bf16"`` matrix products in training
+            (:func:`cvae.training.autocast`; see the Performance appendix).
     """
 
     data: str = "sample"
@@ -88,6 +84,7 @@ class QuadrantConfig:
     num_samples: int = 100
     validation_fraction: float = 0.1
     seed: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         check_choice("data", self.data, DATA_SOURCES)
@@ -111,6 +108,7 @@ class QuadrantConfig:
         if self.validation_fraction >= 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         check_positive_int("seed", self.seed, minimum=0)
+        check_choice("precision", self.precision, PRECISIONS)
 
     def as_dict(self) -> dict:
         """Plain types only (lists, not tuples), as stored in checkpoints."""
@@ -184,112 +182,19 @@ def checkpoint_path(folder: str | Path, kind: str, num_given: int) -> Path:
     return Path(folder) / f"{kind}-q{num_given}.pt"
 
 
-def _history_dict(history: History) -> dict:
-    return {
-        "train": history.train,
-        "validation": history.validation,
-        "best_epoch": history.best_epoch,
-        "seconds": history.seconds,
-    }
+def save_trained(path: str | Path, kind: str, model: nn.Module, config: QuadrantConfig, history: History) -> Path:
+    """Checkpoint one trained model with the run's configuration (:func:`cvae.checkpoints.save_checkpoint`)."""
+    return save_checkpoint(path, model, config=config.as_dict(), history=history.as_dict(), kind=kind)
 
 
-def save_checkpoint(path: str | Path, kind: str, model: nn.Module, config: QuadrantConfig, history: History) -> Path:
-    """Write a model, its constructor arguments, the configuration, the history and the versions atomically.
+def load_trained(path: str | Path, model: nn.Module, config: QuadrantConfig) -> History:
+    """Load a checkpoint into ``model``; refuse one of another architecture or other :data:`TRAINING_SETTINGS`.
 
-    The file is written to a temporary name in the same folder and moved into place with
-    :func:`os.replace`, so an interrupted run never leaves a half-written checkpoint.
+    Returns the stored :class:`~cvae.training.History`; raises
+    :class:`~cvae.checkpoints.CheckpointError` saying what differs.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "kind": kind,
-        "model_class": type(model).__name__,
-        "model_args": model.constructor_args(),
-        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
-        "config": config.as_dict(),
-        "history": _history_dict(history),
-        "versions": {"torch": str(torch.__version__), "cvae": cvae.__version__, "python": sys.version.split()[0]},
-    }
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _reason(error: Exception) -> str:
-    """The informative part of a loading error (``torch.load``'s messages run to many lines)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        text = "weights-only unpickling: " + text.split(marker, 1)[1].split("Check the documentation", 1)[0]
-    text = " ".join(text.split()) or type(error).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _describe(args: dict) -> str:
-    return ", ".join(f"{key}={value}" for key, value in args.items())
-
-
-def load_checkpoint(path: str | Path, expected: nn.Module, config: QuadrantConfig) -> History:
-    """Load ``path`` into ``expected`` (a freshly built model of the intended architecture).
-
-    Returns the stored training :class:`~cvae.training.History`.
-
-    Raises:
-        CheckpointError: the file cannot be read as a checkpoint; or it holds another
-            model class, other constructor arguments (architecture) or other training
-            settings than this run's. The message names the file and the differences.
-    """
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}: {_reason(error)}); "
-            "delete it to retrain this model"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "state_dict" not in payload:
-        raise CheckpointError(f"{path} is not a checkpoint of this experiment (format {CHECKPOINT_FORMAT}); delete it to retrain")
-    stored_class, stored_args = payload.get("model_class"), payload.get("model_args")
-    wanted_class, wanted_args = type(expected).__name__, expected.constructor_args()
-    if stored_class != wanted_class or stored_args != wanted_args:
-        raise CheckpointError(
-            f"{path} holds a different architecture: {stored_class}({_describe(stored_args or {})}), "
-            f"but this run builds {wanted_class}({_describe(wanted_args)}). "
-            "Use another --out folder, or delete the file to retrain"
-        )
-    stored_config = payload.get("config", {})
-    wanted_config = config.as_dict()
-    differences = [
-        f"{key} {stored_config.get(key)!r} (checkpoint) vs {wanted_config[key]!r} (this run)"
-        for key in TRAINING_SETTINGS
-        if stored_config.get(key) != wanted_config[key]
-    ]
-    if differences:
-        raise CheckpointError(
-            f"{path} was trained with other settings: {'; '.join(differences)}. "
-            "Use another --out folder, or delete the file to retrain"
-        )
-    try:
-        expected.load_state_dict(payload["state_dict"])
-    except RuntimeError as error:
-        raise CheckpointError(f"{path} does not fit {wanted_class}: {str(error).splitlines()[0]}") from None
-    expected.eval()
-    stored = payload.get("history", {})
-    return History(
-        train=stored.get("train", {}),
-        validation=stored.get("validation", {}),
-        best_epoch=stored.get("best_epoch", 0),
-        seconds=stored.get("seconds", 0.0),
-    )
+    payload = load_checkpoint(path, model, config=config.as_dict(), settings=TRAINING_SETTINGS)
+    return History.from_dict(payload.get("history", {}))
 
 
 # --------------------------------------------------------------------------- one model
@@ -329,7 +234,7 @@ def train_model(
     model = build_model(kind, num_given, config, baseline)
     path = checkpoint_path(checkpoint_dir, kind, num_given) if checkpoint_dir is not None else None
     if path is not None and path.exists():
-        history = load_checkpoint(path, model, config)
+        history = load_trained(path, model, config)
         log(f"resumed {kind}, {num_given} given quadrant(s), from {path} (not retrained)")
         return TrainedModel(kind, num_given, model.to(device), history, resumed=True)
     train = Batches(*quadrant_split(digits.train_images, num_given), batch_size=config.batch_size, shuffle=True, seed=config.seed)
@@ -345,10 +250,11 @@ def train_model(
         seed=config.seed,
         progress=progress,
         description=f"{kind}, {num_given} given",
+        precision=config.precision,
     )
     log(f"trained {kind}, {num_given} given quadrant(s): {history.epochs} epochs in {history.seconds:.0f} s")
     if path is not None:
-        save_checkpoint(path, kind, model, config, history)
+        save_trained(path, kind, model, config, history)
     return TrainedModel(kind, num_given, model, history)
 
 
@@ -500,6 +406,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--particles", type=int, default=defaults.num_particles, help="prior samples L of the GSNN objective")
     parser.add_argument("--samples", type=int, default=defaults.num_samples, help="samples S of the likelihood estimators")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                        help="bf16: bfloat16 matrix products in training (fast on CPUs with AVX512-BF16/AMX)")
     parser.add_argument("--out", type=Path, default=Path("runs/quadrants"), help="folder for checkpoints and results.csv")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
@@ -522,11 +430,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_particles=args.particles,
             num_samples=args.samples,
             seed=args.seed,
+            precision=args.precision,
         )
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"configuration: {_describe(config.as_dict())}", flush=True)
+    print("configuration: " + ", ".join(f"{key}={value}" for key, value in config.as_dict().items()), flush=True)
     try:
         run_quadrant_experiment(config, args.quadrants, out=args.out, progress=not args.no_progress,
                                 log=lambda line: print(line, flush=True))

@@ -1,0 +1,105 @@
+"""Before/after ratios of the training step across git revisions, measured in one run.
+
+    python book/_tools/compare_revisions.py 3b39cda HEAD~2 HEAD~1 HEAD
+
+Each revision is checked out into a temporary git worktree; for ``--rounds`` rounds
+the revisions take turns (so slow drift of the machine hits all of them alike), each
+in a fresh Python process that times one training step of every model the book
+trains, at the chapters' sizes and batch size 100, the way that revision's ``fit``
+steps (its own ``adam`` if it has one, else plain ``torch.optim.Adam``). The median
+per revision is printed with its ratio to the first revision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = r"""
+import json, time, torch
+from cvae.data import split_quadrants
+from cvae.label_cvae import LabelCVAE
+from cvae.structured import Baseline, StructuredCVAE
+from cvae.vae import VAE
+try:
+    from cvae.training import adam
+except ImportError:
+    adam = lambda model, lr: torch.optim.Adam(model.parameters(), lr=lr)
+
+g = torch.Generator().manual_seed(0)
+images = (torch.rand(100, 1, 28, 28, generator=g) > 0.8).float()
+labels = torch.randint(0, 10, (100,), generator=g)
+quadrants = split_quadrants(images, 1)
+models = {
+    "VAE": (VAE(), (images,)),
+    "label CVAE, MLP": (LabelCVAE("mlp", 4), (images, labels)),
+    "label CVAE, conv": (LabelCVAE("conv", 4), (images, labels)),
+    "quadrant baseline": (Baseline(1), quadrants),
+    "quadrant CVAE": (StructuredCVAE(1, Baseline(1)), quadrants),
+}
+rates = {}
+for name, (model, batch) in models.items():
+    optimizer = adam(model, 1e-4)
+    def step():
+        loss = model.loss_terms(*batch)["loss"].mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    for _ in range(3):
+        step()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < SECONDS:
+        step()
+        calls += 1
+    rates[name] = 100 * calls / (time.perf_counter() - start)
+print(json.dumps(rates))
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("revisions", nargs="+", help="git revisions, the first is the reference")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.0, help="timing per model and round")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        trees = {}
+        for revision in args.revisions:
+            sha = subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            tree = Path(scratch) / sha
+            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), sha], cwd=ROOT, check=True)
+            trees[revision] = tree
+        try:
+            samples: dict[str, list[dict[str, float]]] = {r: [] for r in args.revisions}
+            for _ in range(args.rounds):
+                for revision, tree in trees.items():
+                    out = subprocess.run([sys.executable, "-c", f"SECONDS = {args.seconds}\n" + PROBE],
+                                         cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+                                         check=True, capture_output=True, text=True).stdout
+                    samples[revision].append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            for tree in trees.values():
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+    reference = args.revisions[0]
+    names = list(samples[reference][0])
+    median = {r: {n: statistics.median(s[n] for s in samples[r]) for n in names} for r in args.revisions}
+    print(f"{'training step, batch 100 (examples/s)':<40}" + "".join(f"{r:>16}" for r in args.revisions))
+    for name in names:
+        cells = "".join(
+            f"{median[r][name]:>9,.0f} ({median[r][name] / median[reference][name]:.2f}x)"[-16:].rjust(16)
+            for r in args.revisions
+        )
+        print(f"{name:<40}{cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
