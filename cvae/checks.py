@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def check_tensor(
@@ -60,12 +60,24 @@ def check_same_shape(names: Sequence[str], tensors: Sequence[Tensor]) -> None:
         raise ValueError(f"shapes must match: {listing}")
 
 
+def check_same_device(names: Sequence[str], tensors: Sequence[Tensor]) -> None:
+    """Require all ``tensors`` on one device; the error lists each by name.
+
+    0-dimensional tensors are left out: PyTorch moves those itself.
+    """
+    placed = [(n, t.device) for n, t in zip(names, tensors) if t.dim()]
+    if len({device for _, device in placed}) > 1:
+        listing = ", ".join(f"{n} on {device}" for n, device in placed)
+        raise ValueError(f"tensors must be on one device: {listing}")
+
+
 def check_range(name: str, value: Tensor, low: float, high: float) -> Tensor:
     """Require ``low <= value <= high`` element-wise (for pixels, labels, probabilities).
 
     One min/max reduction, so it is cheap enough to run on every training batch; NaN
     fails it too.
     """
+    check_tensor(name, value, finite=False)
     if value.numel():
         smallest, largest = (v.item() for v in torch.aminmax(value))
         if not (smallest >= low and largest <= high):
@@ -73,10 +85,23 @@ def check_range(name: str, value: Tensor, low: float, high: float) -> Tensor:
     return value
 
 
-def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
-    """Require an int (not a bool) of at least ``minimum``."""
+def check_int(name: str, value: object) -> int:
+    """Require an int, not a bool (``True`` is an int to Python): seeds, dimensions."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Require ``True`` or ``False`` for a switch, so that ``shuffle="no"`` is not read as true."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
+
+
+def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
+    """Require an int (not a bool) of at least ``minimum``."""
+    check_int(name, value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
@@ -102,3 +127,67 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
         listing = ", ".join(repr(c) for c in options)
         raise ValueError(f"{name} must be one of {listing}; got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def check_sizes(name: str, value: object, *, allow_empty: bool = False) -> list[int]:
+    """Require a sequence of positive ints (layer widths, channels, a shape); return it as a list.
+
+    An empty sequence is refused unless ``allow_empty``; each entry's error names it,
+    as in ``hidden_dims[1] must be >= 1, got 0``.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__}")
+    sizes = list(value)
+    if not sizes and not allow_empty:
+        raise ValueError(f"{name} needs at least one entry, got an empty sequence")
+    return [check_positive_int(f"{name}[{i}]", size) for i, size in enumerate(sizes)]
+
+
+def check_gaussian(name: str, value: object) -> tuple[Tensor, Tensor]:
+    """Require the ``(mean, log-variance)`` pair of one diagonal Gaussian per example, each ``(B, d)``.
+
+    The errors call them ``"{name} mean"`` and ``"{name} log-variance"``.
+    """
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a (mean, log-variance) pair of tensors, got {type(value).__name__}")
+    mean, log_variance = value
+    check_tensor(f"{name} mean", mean, ndim=2, floating=True)
+    check_tensor(f"{name} log-variance", log_variance, ndim=2, floating=True)
+    check_same_shape((f"{name} mean", f"{name} log-variance"), (mean, log_variance))
+    check_same_device((f"{name} mean", f"{name} log-variance"), (mean, log_variance))
+    return mean, log_variance
+
+
+def check_generator(name: str, value: object, device: torch.device | str = "cpu") -> torch.Generator | None:
+    """Require ``None`` or a ``torch.Generator`` that can draw on ``device`` (a CPU one for the CPU)."""
+    if value is None:
+        return None
+    if not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(value).__name__}")
+    wanted = torch.device(device).type
+    if value.device.type != wanted:
+        raise ValueError(f"{name} must be a {wanted} generator here, got one on {value.device}")
+    return value
+
+
+def check_model_input(name: str, value: Tensor, model: nn.Module) -> Tensor:
+    """Require a tensor on ``model``'s device and, if floating, of its parameters' dtype.
+
+    Outside an autocast region a tensor of another precision fails in the first layer,
+    as does one on another device, both with an error that names no argument. Inside
+    autocast the dtype may differ (autocast casts it). It reads no values (no
+    reduction), so it costs microseconds; check the values with :func:`check_tensor`.
+    """
+    check_tensor(name, value, finite=False)
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return value
+    if value.device != parameter.device:
+        raise ValueError(f"{name} is on {value.device} but the model is on {parameter.device}: move it with .to()")
+    if (
+        value.is_floating_point()
+        and value.dtype != parameter.dtype
+        and not torch.is_autocast_enabled(value.device.type)
+    ):
+        raise TypeError(f"{name} must have the model's dtype {parameter.dtype}, got {value.dtype}")
+    return value

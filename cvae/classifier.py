@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cvae.checks import check_model_input, check_positive_int
 from cvae.data import NUM_CLASSES, check_images, check_labels
 
 
@@ -37,13 +38,13 @@ class DigitClassifier(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` with pixels in [0, 1]."""
-        check_images("images", images)
+        check_model_input("images", check_images("images", images), self)
         return self.readout(self.features(images))
 
     def loss_terms(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """Per-example cross-entropy and 0/1 error."""
-        check_labels("labels", labels, count=len(images))
         logits = self(images)
+        check_model_input("labels", check_labels("labels", labels, count=len(images)), self)
         return {
             "loss": F.cross_entropy(logits, labels, reduction="none"),
             "error": (logits.argmax(1) != labels).float(),
@@ -53,6 +54,7 @@ class DigitClassifier(nn.Module):
     def predict(self, images: Tensor, batch_size: int = 1000) -> Tensor:
         """Most probable class of each image, in evaluation mode."""
         check_images("images", images)
+        check_positive_int("batch_size", batch_size)
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device

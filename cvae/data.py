@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,14 @@ from torch import Tensor
 
 from cvae import config
 from cvae.checks import (
+    check_bool,
     check_choice,
+    check_generator,
+    check_int,
     check_positive_float,
     check_positive_int,
     check_range,
+    check_same_device,
     check_tensor,
 )
 
@@ -47,13 +52,23 @@ class DataUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class DigitData:
-    """Train and test digits held in memory, with where they came from."""
+    """Train and test digits held in memory, with where they came from.
+
+    Checked when built: images ``(N, 1, 28, 28)`` in ``[0, 1]``, one label in ``0..9`` per image.
+    """
 
     source: str
     train_images: Tensor
     train_labels: Tensor
     test_images: Tensor
     test_labels: Tensor
+
+    def __post_init__(self) -> None:
+        check_choice("source", self.source, config.DATA_SOURCES)
+        check_images("train_images", self.train_images)
+        check_labels("train_labels", self.train_labels, count=len(self.train_images))
+        check_images("test_images", self.test_images)
+        check_labels("test_labels", self.test_labels, count=len(self.test_images))
 
     def __str__(self) -> str:
         origin = {
@@ -80,6 +95,9 @@ def load_digits(source: str | None = None, root: str | Path | None = None, downl
             message says what to do.
     """
     source = config.data_source() if source is None else check_choice("source", source, config.DATA_SOURCES)
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder (str or pathlib.Path) or None, got {type(root).__name__}")
+    check_bool("download", download)
     if source == "sample":
         return _load_sample()
     return _load_torchvision(Path(root) if root is not None else config.data_root(), download)
@@ -166,6 +184,7 @@ def binarize(
     check_tensor("images", images, floating=True)
     check_range("images", images, 0.0, 1.0)
     check_choice("method", method, ("threshold", "sample"))
+    check_generator("generator", generator, images.device)
     if method == "threshold":
         check_positive_float("threshold", threshold)
         if threshold >= 1.0:
@@ -182,8 +201,11 @@ def split_validation(
     Returns ``((train_images, train_labels), (validation_images, validation_labels))``.
     """
     check_tensor("images", images)
+    if images.dim() == 0:
+        raise ValueError("images must have a first (example) dimension, got a 0-dimensional tensor")
     check_labels("labels", labels, count=len(images))
     check_positive_float("fraction", fraction)
+    check_int("seed", seed)
     if fraction >= 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     count = int(round(len(images) * fraction))
@@ -218,14 +240,18 @@ class Batches:
             raise ValueError("Batches needs at least one tensor")
         for position, tensor in enumerate(tensors):
             check_tensor(f"tensors[{position}]", tensor, finite=False)
+            if tensor.dim() == 0:
+                raise ValueError(f"tensors[{position}] must have a first (example) dimension, got a 0-d tensor")
         sizes = {len(t) for t in tensors}
         if len(sizes) != 1:
             raise ValueError(f"all tensors must have the same length, got {sorted(sizes)}")
+        if check_bool("shuffle", shuffle):  # one permutation indexes every tensor
+            check_same_device([f"tensors[{i}]" for i in range(len(tensors))], tensors)
         self.tensors = tensors
         self.batch_size = check_positive_int("batch_size", batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self._generator = torch.Generator().manual_seed(seed)
+        self.shuffle = shuffle
+        self.drop_last = check_bool("drop_last", drop_last)
+        self._generator = torch.Generator().manual_seed(check_int("seed", seed))
 
     def __len__(self) -> int:
         size = len(self.tensors[0])
@@ -368,6 +394,7 @@ def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
     check_quadrant_inputs("inputs", inputs, num_given)
     check_tensor("outputs", outputs, floating=True)
     check_range("outputs", outputs, 0.0, 1.0)
+    check_same_device(("inputs", "outputs"), (inputs, outputs))
     _, output = _pixel_indices(num_given, inputs.device)
     expected = (len(inputs), len(output))
     if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != expected:

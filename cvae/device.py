@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from cvae.checks import check_int
+
 
 def default_device() -> torch.device:
     """``CVAE_DEVICE`` if set, else the first CUDA device if present, else the CPU."""
@@ -30,8 +32,7 @@ def seed_everything(seed: int) -> torch.Generator:
     last digits of floating-point results may differ (different SIMD kernels), which is
     why the book asserts results with tolerances instead of comparing them exactly.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_int("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from cvae.checks import check_range, check_same_shape, check_tensor
+from cvae.checks import check_generator, check_int, check_range, check_same_device, check_same_shape, check_tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -54,6 +54,7 @@ def gaussian_kl(
     check_tensor("mu_q", mu_q, floating=True)
     check_tensor("logvar_q", logvar_q, floating=True)
     check_same_shape(("mu_q", "logvar_q"), (mu_q, logvar_q))
+    check_same_device(("mu_q", "logvar_q"), (mu_q, logvar_q))
     if (mu_p is None) != (logvar_p is None):
         raise ValueError("give both mu_p and logvar_p, or neither (for the N(0, I) prior)")
     mu_q, logvar_q = _full_precision(mu_q, logvar_q)
@@ -62,6 +63,7 @@ def gaussian_kl(
     check_tensor("mu_p", mu_p, floating=True)
     check_tensor("logvar_p", logvar_p, floating=True)
     check_same_shape(("mu_q", "mu_p", "logvar_p"), (mu_q, mu_p, logvar_p))
+    check_same_device(("mu_q", "logvar_q", "mu_p", "logvar_p"), (mu_q, logvar_q, mu_p, logvar_p))
     mu_p, logvar_p = _full_precision(mu_p, logvar_p)
     ratio = (logvar_q - logvar_p).exp()
     return 0.5 * (ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
@@ -87,6 +89,7 @@ def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
         raise ValueError(
             f"z{tuple(z.shape)}, mu{tuple(mu.shape)} and logvar{tuple(logvar.shape)} do not broadcast"
         ) from None
+    check_same_device(("z", "mu", "logvar"), (z, mu, logvar))
     z, mu, logvar = _full_precision(z, mu, logvar)
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
@@ -137,6 +140,7 @@ def bernoulli_log_likelihood(logits: Tensor, target: Tensor) -> Tensor:
     check_tensor("logits", logits, floating=True)
     check_tensor("target", target, floating=True)
     check_range("target", target, 0.0, 1.0)
+    check_same_device(("logits", "target"), (logits, target))
     if target.dim() > logits.dim():
         raise ValueError(
             f"target has more dimensions than logits: {tuple(target.shape)} vs {tuple(logits.shape)}"
@@ -166,6 +170,9 @@ def log_mean_exp(values: Tensor, dim: int = 0) -> Tensor:
     form underflows to ``-inf`` for log-likelihoods of a few hundred nats.
     """
     check_tensor("values", values, floating=True, finite=False)
+    check_int("dim", dim)
+    if not -values.dim() <= dim < values.dim():
+        raise ValueError(f"dim must index one of the {values.dim()} dimensions of values, got {dim}")
     if values.numel() == 0 or values.shape[dim] == 0:
         raise ValueError(f"values must have at least one entry along dim {dim}")
     if bool(torch.isnan(values).any()):
@@ -182,6 +189,8 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
     check_tensor("mu", mu, floating=True)
     check_tensor("logvar", logvar, floating=True)
     check_same_shape(("mu", "logvar"), (mu, logvar))
+    check_same_device(("mu", "logvar"), (mu, logvar))
+    check_generator("generator", generator, mu.device)
     mu, logvar = _full_precision(mu, logvar)
     eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
     return mu + (0.5 * logvar).exp() * eps

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from cvae.checks import check_positive_int, check_same_shape, check_tensor
+from cvae.checks import check_gaussian, check_generator, check_positive_int, check_same_device, check_same_shape
 from cvae.distributions import gaussian_log_density, log_mean_exp
 
 GaussianParams = tuple[Tensor, Tensor]
@@ -55,19 +55,16 @@ def importance_sampled_log_likelihood(
     Returns:
         Tensor ``(B,)``: the estimate per example, in nats.
     """
-    mu_q, logvar_q = proposal
-    check_tensor("proposal mean", mu_q, ndim=2, floating=True)
-    check_tensor("proposal log-variance", logvar_q, ndim=2, floating=True)
-    check_same_shape(("proposal mean", "proposal log-variance"), (mu_q, logvar_q))
+    mu_q, logvar_q = check_gaussian("proposal", proposal)
     if prior is None:
         mu_p, logvar_p = torch.zeros_like(mu_q), torch.zeros_like(mu_q)
     else:
-        mu_p, logvar_p = prior
-        check_tensor("prior mean", mu_p, ndim=2, floating=True)
-        check_tensor("prior log-variance", logvar_p, ndim=2, floating=True)
-        check_same_shape(("proposal mean", "prior mean", "prior log-variance"), (mu_q, mu_p, logvar_p))
+        mu_p, logvar_p = check_gaussian("prior", prior)
+        check_same_shape(("proposal mean", "prior mean"), (mu_q, mu_p))
+        check_same_device(("proposal mean", "prior mean"), (mu_q, mu_p))
     check_positive_int("num_samples", num_samples)
     check_positive_int("chunk_size", chunk_size)
+    check_generator("generator", generator)
     if not callable(log_likelihood):
         raise TypeError("log_likelihood must be a function of the latent samples")
 
@@ -78,10 +75,10 @@ def importance_sampled_log_likelihood(
         eps = torch.randn((count, *mu_q.shape), dtype=mu_q.dtype, generator=generator).to(mu_q.device)
         z = mu_q + std_q * eps
         log_px = log_likelihood(z)
-        if tuple(log_px.shape) != (count, mu_q.shape[0]):
+        if not isinstance(log_px, torch.Tensor) or tuple(log_px.shape) != (count, mu_q.shape[0]):
+            got = tuple(log_px.shape) if isinstance(log_px, torch.Tensor) else type(log_px).__name__
             raise ValueError(
-                f"log_likelihood must return shape (samples, batch) = {(count, mu_q.shape[0])}, "
-                f"got {tuple(log_px.shape)}"
+                f"log_likelihood must return a tensor of shape (samples, batch) = {(count, mu_q.shape[0])}, got {got}"
             )
         weight = log_px + gaussian_log_density(z, mu_p, logvar_p) - gaussian_log_density(z, mu_q, logvar_q)
         log_weights.append(weight)

@@ -21,7 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvae.checks import check_choice, check_positive_float, check_positive_int
+from cvae.checks import (
+    check_choice,
+    check_generator,
+    check_model_input,
+    check_positive_float,
+    check_positive_int,
+    check_sizes,
+    check_tensor,
+)
 from cvae.data import IMAGE_SHAPE, NUM_CLASSES, check_images, check_labels
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, reparameterize
 from cvae.estimators import importance_sampled_log_likelihood
@@ -38,8 +46,28 @@ def one_hot(labels: Tensor) -> Tensor:
     return F.one_hot(labels, NUM_CLASSES).float()
 
 
+def _check_encoder_inputs(encoder: nn.Module, images: Tensor, condition: Tensor) -> None:
+    """Shapes, dtypes and device of an encoder's ``(images, condition)``: no pass over the values.
+
+    The models check the pixels and labels of a batch once (``loss_terms``, ``encode``);
+    these checks only stop a wrong layout from failing deep inside a layer.
+    """
+    check_tensor("images", images, ndim=4, floating=True, finite=False)
+    if tuple(images.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"images must have shape (B, 1, 28, 28), got {tuple(images.shape)}")
+    check_tensor("condition", condition, ndim=2, floating=True, finite=False)
+    if tuple(condition.shape) != (len(images), NUM_CLASSES):
+        raise ValueError(
+            f"condition must have shape ({len(images)}, {NUM_CLASSES}) (one-hot labels), got {tuple(condition.shape)}"
+        )
+    check_model_input("images", images, encoder)
+    check_model_input("condition", condition, encoder)
+
+
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Stride-2 3x3 convolution, BatchNorm, LeakyReLU: halves the image side (the seed's block)."""
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("out_channels", out_channels)
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1),
         nn.BatchNorm2d(out_channels),
@@ -49,6 +77,8 @@ def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 
 def deconv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Stride-2 transposed convolution, BatchNorm, LeakyReLU: doubles the image side."""
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("out_channels", out_channels)
     return nn.Sequential(
         nn.ConvTranspose2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1, output_padding=1),
         nn.BatchNorm2d(out_channels),
@@ -66,11 +96,12 @@ class ConvLabelEncoder(nn.Module):
 
     def __init__(self, latent_dim: int, channels: Sequence[int] = (32, 64)) -> None:
         super().__init__()
+        check_positive_int("latent_dim", latent_dim)
         height, width = IMAGE_SHAPE[1:]
         self.embed_class = nn.Linear(NUM_CLASSES, height * width)
         self.embed_data = nn.Conv2d(1, 1, kernel_size=1)
         blocks, previous = [], 2
-        for out in channels:
+        for out in check_sizes("channels", channels):
             blocks.append(conv_block(previous, out))
             previous, height, width = out, (height + 1) // 2, (width + 1) // 2
         self.body = nn.Sequential(*blocks, nn.Flatten())
@@ -78,6 +109,7 @@ class ConvLabelEncoder(nn.Module):
         self.log_variance = nn.Linear(previous * height * width, latent_dim)
 
     def forward(self, images: Tensor, condition: Tensor) -> tuple[Tensor, Tensor]:
+        _check_encoder_inputs(self, images, condition)
         label_plane = self.embed_class(condition).view(-1, *IMAGE_SHAPE)
         hidden = self.body(torch.cat([self.embed_data(images), label_plane], dim=1))
         return self.mean(hidden), self.log_variance(hidden)
@@ -93,7 +125,7 @@ class ConvDecoder(nn.Module):
     def __init__(self, input_dim: int, channels: Sequence[int] = (64, 32)) -> None:
         super().__init__()
         self.input_dim = check_positive_int("input_dim", input_dim)
-        channels = list(channels)
+        channels = check_sizes("channels", channels)
         self.channels = channels[0]
         self.project = nn.Linear(input_dim, channels[0] * 7 * 7)
         blocks = [deconv_block(a, b) for a, b in zip(channels[:-1], channels[1:])]
@@ -103,8 +135,10 @@ class ConvDecoder(nn.Module):
         )
 
     def forward(self, inputs: Tensor) -> Tensor:
+        check_tensor("inputs", inputs, floating=True, finite=False)
         if inputs.dim() < 2 or inputs.shape[-1] != self.input_dim:
             raise ValueError(f"inputs must have shape (..., {self.input_dim}), got {tuple(inputs.shape)}")
+        check_model_input("inputs", inputs, self)
         leading = inputs.shape[:-1]
         hidden = self.project(inputs.reshape(-1, self.input_dim)).view(-1, self.channels, 7, 7)
         return self.body(hidden).view(*leading, *IMAGE_SHAPE)
@@ -118,6 +152,7 @@ class MLPLabelEncoder(nn.Module):
         self.gaussian = GaussianEncoder(IMAGE_PIXELS + NUM_CLASSES, hidden_dims, latent_dim)
 
     def forward(self, images: Tensor, condition: Tensor) -> tuple[Tensor, Tensor]:
+        _check_encoder_inputs(self, images, condition)
         return self.gaussian(torch.cat([images.flatten(1), condition], dim=1))
 
 
@@ -155,15 +190,28 @@ class LabelCVAE(nn.Module):
 
     def decode(self, z: Tensor, labels: Tensor) -> Tensor:
         """Pixel logits of :math:`p(x \\mid z, y)`; ``z`` is ``(B, d)`` or ``(S, B, d)``."""
-        condition = one_hot(labels).to(z.device).expand(*z.shape[:-1], NUM_CLASSES)
+        check_tensor("z", z, ndim=(2, 3), floating=True)
+        if z.shape[-1] != self.latent_dim:
+            raise ValueError(f"z must have shape (..., B, {self.latent_dim}), got {tuple(z.shape)}")
+        check_model_input("z", z, self)
+        check_labels("labels", labels, count=z.shape[-2])
+        return self._decode(z, labels)
+
+    def _decode(self, z: Tensor, labels: Tensor) -> Tensor:
+        """:meth:`decode` for arguments already checked (``loss_terms`` checks a batch once)."""
+        condition = F.one_hot(labels, NUM_CLASSES).float().to(z.device).expand(*z.shape[:-1], NUM_CLASSES)
         return self.decoder(torch.cat([z, condition], dim=-1))
+
+    def _check_batch(self, images: Tensor, labels: Tensor) -> None:
+        """Digits in [0, 1] and their labels in 0..9, on the model's device."""
+        check_model_input("images", check_images("images", images), self)
+        check_model_input("labels", check_labels("labels", labels, count=len(images)), self)
 
     def loss_terms(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """Per-example terms of the chosen objective for binary ``images`` and their ``labels``."""
-        check_images("images", images)
-        check_labels("labels", labels, count=len(images))
+        self._check_batch(images, labels)
         mu, logvar = self.encoder(images, one_hot(labels))
-        logits = self.decode(reparameterize(mu, logvar), labels)
+        logits = self._decode(reparameterize(mu, logvar), labels)
         kl = gaussian_kl(mu, logvar)
         terms = elbo_terms(logits, images, kl)
         if self.objective == "pytorch_vae":
@@ -176,18 +224,19 @@ class LabelCVAE(nn.Module):
     def generate(self, labels: Tensor, z: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Pixel probabilities of digits of class ``labels``, from ``z`` (default: draws from N(0, I))."""
         check_labels("labels", labels)
+        check_generator("generator", generator)
         device = next(self.parameters()).device
         if z is None:
             z = torch.randn((len(labels), self.latent_dim), generator=generator)
-        elif tuple(z.shape) != (len(labels), self.latent_dim):
+        elif tuple(check_tensor("z", z, floating=True).shape) != (len(labels), self.latent_dim):
             raise ValueError(f"z must have shape {(len(labels), self.latent_dim)}, got {tuple(z.shape)}")
-        return torch.sigmoid(self.decode(z.to(device), labels.to(device)))
+        z = check_model_input("z", z.to(device), self)
+        return torch.sigmoid(self._decode(z, labels.to(device)))
 
     @torch.no_grad()
     def encode(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of :math:`q(z \\mid x, y)`."""
-        check_images("images", images)
-        check_labels("labels", labels, count=len(images))
+        self._check_batch(images, labels)
         return self.encoder(images, one_hot(labels))
 
     @torch.no_grad()
@@ -197,7 +246,7 @@ class LabelCVAE(nn.Module):
         """Importance-sampled :math:`\\log p(x \\mid y)` per image (see :mod:`cvae.estimators`)."""
         proposal = self.encode(images, labels)
         return importance_sampled_log_likelihood(
-            lambda z: bernoulli_log_likelihood(self.decode(z, labels), images),
+            lambda z: bernoulli_log_likelihood(self._decode(z, labels), images),
             proposal,
             num_samples=num_samples,
             generator=generator,

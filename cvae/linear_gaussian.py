@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from cvae.checks import check_positive_float, check_positive_int, check_tensor
+from cvae.checks import check_bool, check_generator, check_positive_float, check_positive_int, check_tensor
 from cvae.distributions import gaussian_kl, gaussian_log_density, reparameterize
 
 
@@ -62,12 +62,6 @@ def _check_q(x: Tensor, q_mean: object, q_logvar: object, latent_dim: int) -> tu
     q_logvar = _check_float64("q_logvar", q_logvar, 2, latent_dim)
     _check_batch(("x", "q_mean", "q_logvar"), (x, q_mean, q_logvar))
     return q_mean, q_logvar
-
-
-def _check_generator(generator: object) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return generator
 
 
 # --------------------------------------------------------------------------------------
@@ -286,7 +280,7 @@ class LinearGaussianModel(_LinearGaussianDims):
         x = self._x(x)
         q_mean, q_logvar = _check_q(x, q_mean, q_logvar, self.latent_dim)
         num_samples = check_positive_int("num_samples", num_samples)
-        generator = _check_generator(generator)
+        generator = check_generator("generator", generator)
         return _log_weights(self.W, self.noise_var, None, self.b, x, q_mean, q_logvar, num_samples, generator)
 
     def elbo_monte_carlo(
@@ -316,7 +310,7 @@ class LinearGaussianModel(_LinearGaussianDims):
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Ancestral sampling: ``n`` latents ``z ~ p(z)``, then ``x ~ p(x | z)``; returns ``(z, x)``."""
         n = check_positive_int("n", n)
-        generator = _check_generator(generator)
+        generator = check_generator("generator", generator)
         z = torch.randn(n, self.latent_dim, dtype=torch.float64, generator=generator)
         noise = torch.randn(n, self.data_dim, dtype=torch.float64, generator=generator)
         return z, z @ self.W.T + self.b + self.noise_std * noise
@@ -440,7 +434,7 @@ class ConditionalLinearGaussianModel(_LinearGaussianDims):
         x, _, prior_mean, offset = self._given(x, c)
         q_mean, q_logvar = _check_q(x, q_mean, q_logvar, self.latent_dim)
         num_samples = check_positive_int("num_samples", num_samples)
-        generator = _check_generator(generator)
+        generator = check_generator("generator", generator)
         return _log_weights(self.W, self.noise_var, prior_mean, offset, x, q_mean, q_logvar, num_samples, generator)
 
     def elbo_monte_carlo(
@@ -464,7 +458,7 @@ class ConditionalLinearGaussianModel(_LinearGaussianDims):
     def sample(self, c: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """One ``z ~ p(z | c)`` and ``x ~ p(x | z, c)`` per row of ``c``; returns ``(z, x)``."""
         c = self._c(c)
-        generator = _check_generator(generator)
+        generator = check_generator("generator", generator)
         n = c.shape[0]
         z = c @ self.A.T + torch.randn(n, self.latent_dim, dtype=torch.float64, generator=generator)
         noise = torch.randn(n, self.data_dim, dtype=torch.float64, generator=generator)
@@ -506,6 +500,7 @@ def random_linear_gaussian(
     latent_dim = check_positive_int("latent_dim", latent_dim)
     noise_std = check_positive_float("noise_std", noise_std)
     seed = check_positive_int("seed", seed, minimum=0)
+    check_bool("orthogonal_columns", orthogonal_columns)
     generator = torch.Generator().manual_seed(seed)
     W = _random_loadings(data_dim, latent_dim, orthogonal_columns, generator)
     b = torch.randn(data_dim, dtype=torch.float64, generator=generator)
@@ -530,6 +525,7 @@ def random_conditional_linear_gaussian(
     condition_dim = check_positive_int("condition_dim", condition_dim)
     noise_std = check_positive_float("noise_std", noise_std)
     seed = check_positive_int("seed", seed, minimum=0)
+    check_bool("orthogonal_columns", orthogonal_columns)
     generator = torch.Generator().manual_seed(seed)
     W = _random_loadings(data_dim, latent_dim, orthogonal_columns, generator)
     A = torch.randn(latent_dim, condition_dim, dtype=torch.float64, generator=generator)

@@ -6,11 +6,12 @@ condition concatenated to their inputs, by both CVAE chapters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from cvae.checks import check_positive_int, check_tensor
+from cvae.checks import check_model_input, check_positive_int, check_sizes, check_tensor
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -18,11 +19,11 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Seque
 
     No activation follows the last layer: callers add the output parameterization.
     """
-    sizes = list(sizes)
+    sizes = check_sizes("sizes", sizes)
     if len(sizes) < 2:
         raise ValueError(f"sizes needs an input and an output size, got {sizes}")
-    for position, size in enumerate(sizes):
-        check_positive_int(f"sizes[{position}]", size)
+    if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
+        raise TypeError(f"activation must be a torch.nn.Module class such as nn.ReLU, got {activation!r}")
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(fan_in, fan_out), activation()]
@@ -42,9 +43,7 @@ class GaussianEncoder(nn.Module):
         super().__init__()
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        hidden = list(hidden_dims)
-        if not hidden:
-            raise ValueError("hidden_dims needs at least one hidden layer size")
+        hidden = check_sizes("hidden_dims", hidden_dims)
         self.body = nn.Sequential(mlp([input_dim, *hidden]), nn.ReLU())
         self.mean = nn.Linear(hidden[-1], latent_dim)
         self.log_variance = nn.Linear(hidden[-1], latent_dim)
@@ -52,12 +51,12 @@ class GaussianEncoder(nn.Module):
     def forward(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """Map ``inputs`` of shape ``(B, input_dim)`` (or ``(B, ...)``, flattened) to ``(mu, logvar)``."""
         check_tensor("inputs", inputs, floating=True)
-        flat = inputs.flatten(1)
-        if flat.shape[1] != self.input_dim:
+        if inputs.dim() < 2 or math.prod(inputs.shape[1:]) != self.input_dim:
             raise ValueError(
                 f"inputs must have {self.input_dim} features per example, got shape {tuple(inputs.shape)}"
             )
-        hidden = self.body(flat)
+        check_model_input("inputs", inputs, self)
+        hidden = self.body(inputs.flatten(1))
         return self.mean(hidden), self.log_variance(hidden)
 
 
@@ -73,11 +72,11 @@ class BernoulliDecoder(nn.Module):
     def __init__(self, input_dim: int, hidden_dims: Sequence[int], output_shape: Sequence[int] = (1, 28, 28)) -> None:
         super().__init__()
         self.input_dim = check_positive_int("input_dim", input_dim)
-        self.output_shape = tuple(check_positive_int("output_shape", n) for n in output_shape)
+        self.output_shape = tuple(check_sizes("output_shape", output_shape))
         pixels = 1
         for n in self.output_shape:
             pixels *= n
-        self.net = mlp([input_dim, *hidden_dims, pixels])
+        self.net = mlp([input_dim, *check_sizes("hidden_dims", hidden_dims, allow_empty=True), pixels])
 
     def forward(self, inputs: Tensor) -> Tensor:
         """Map ``(..., input_dim)`` to logits of shape ``(..., *output_shape)``."""
@@ -86,4 +85,5 @@ class BernoulliDecoder(nn.Module):
             raise ValueError(
                 f"inputs must have shape (..., {self.input_dim}), got {tuple(inputs.shape)}"
             )
+        check_model_input("inputs", inputs, self)
         return self.net(inputs).unflatten(-1, self.output_shape)

@@ -21,7 +21,9 @@ def show_source(*objects: object):
     if not objects:
         raise ValueError("show_source needs at least one function, class or module")
     parts = []
-    for obj in objects:
+    for position, obj in enumerate(objects):
+        if not (inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismethod(obj)):
+            raise TypeError(f"objects[{position}] must be a function, class or module, got {type(obj).__name__}")
         module = inspect.getmodule(obj)
         if module is None or not module.__name__.startswith("cvae"):
             raise ValueError(f"show_source shows the book's package only; {obj!r} is not from cvae")

@@ -33,13 +33,25 @@ predicts all ``P`` pixels, and every log-likelihood is summed over them (nats pe
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvae.checks import check_choice, check_positive_int, check_range, check_tensor
+from cvae.checks import (
+    check_choice,
+    check_gaussian,
+    check_generator,
+    check_int,
+    check_model_input,
+    check_positive_int,
+    check_range,
+    check_same_device,
+    check_sizes,
+    check_tensor,
+)
 from cvae.data import _join_checked, check_num_given, check_quadrant_inputs, quadrant_mask
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
 from cvae.estimators import importance_sampled_log_likelihood
@@ -65,13 +77,6 @@ def check_alpha(alpha: object) -> float:
     return alpha
 
 
-def _hidden(hidden_dims: Sequence[int]) -> list[int]:
-    hidden = list(hidden_dims)
-    if not hidden:
-        raise ValueError("hidden_dims needs at least one hidden layer size")
-    return [check_positive_int(f"hidden_dims[{i}]", n) for i, n in enumerate(hidden)]
-
-
 class _QuadrantModel(nn.Module):
     """What every quadrant model shares: its task (``num_given``) and the checks of a batch."""
 
@@ -91,6 +96,7 @@ class _QuadrantModel(nn.Module):
                 f"targets must have shape (B, P) = ({len(inputs)}, {self.output_dim}) for "
                 f"num_given={self.num_given} and {len(inputs)} inputs, got {tuple(targets.shape)}"
             )
+        check_same_device(("inputs", "targets"), (inputs, targets))
         check_range("targets", targets, 0.0, 1.0)
 
 
@@ -109,7 +115,7 @@ class Baseline(_QuadrantModel):
 
     def __init__(self, num_given: int, hidden_dims: Sequence[int] = (256, 256)) -> None:
         super().__init__(num_given)
-        self.hidden_dims = _hidden(hidden_dims)
+        self.hidden_dims = check_sizes("hidden_dims", hidden_dims)
         self.net = mlp([IMAGE_PIXELS, *self.hidden_dims, self.output_dim])
 
     def constructor_args(self) -> dict:
@@ -118,6 +124,10 @@ class Baseline(_QuadrantModel):
 
     def forward(self, inputs: Tensor) -> Tensor:
         """Logits ``(B, P)`` of the output pixels."""
+        check_tensor("inputs", inputs, floating=True, finite=False)  # values: check_batch, once per batch
+        if inputs.dim() < 2 or math.prod(inputs.shape[1:]) != IMAGE_PIXELS:
+            raise ValueError(f"inputs must have shape (B, 1, 28, 28) or (B, 784), got {tuple(inputs.shape)}")
+        check_model_input("inputs", inputs, self)
         return self.net(inputs.flatten(1))
 
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
@@ -168,6 +178,7 @@ def conditional_log_likelihood(
     Returns:
         ``(B,)``, nats.
     """
+    check_gaussian("prior", prior)  # named here: with proposal=None the estimator would call it the proposal
     return importance_sampled_log_likelihood(
         log_likelihood,
         prior if proposal is None else proposal,
@@ -220,7 +231,7 @@ class StructuredCVAE(_QuadrantModel):
             raise ValueError(f"baseline was built for num_given={baseline.num_given}, this model for num_given={num_given}")
         self.alpha = check_alpha(alpha)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        self.hidden_dims = _hidden(hidden_dims)
+        self.hidden_dims = check_sizes("hidden_dims", hidden_dims)
         self.num_particles = check_positive_int("num_particles", num_particles)
         self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
         self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
@@ -265,6 +276,8 @@ class StructuredCVAE(_QuadrantModel):
         check_tensor("z", z, floating=True)
         if z.dim() < 2 or z.shape[-2:] != (len(inputs), self.latent_dim):
             raise ValueError(f"z must have shape (..., {len(inputs)}, {self.latent_dim}), got {tuple(z.shape)}")
+        check_model_input("inputs", inputs, self)
+        check_model_input("z", z, self)
         return self._generate_logits(inputs, z)
 
     # Unchecked versions: loss_terms, sample and log_likelihood check a batch once, then call these.
@@ -313,6 +326,7 @@ class StructuredCVAE(_QuadrantModel):
         r"""Output pixel probabilities ``(S, B, P)`` decoded from :math:`z_s \sim p(z \mid x)`: ``S`` completions per input."""
         self.check_batch(inputs)
         check_positive_int("num_samples", num_samples)
+        check_generator("generator", generator)
         mu, logvar = self._prior(inputs)
         eps = torch.randn((num_samples, *mu.shape), generator=generator).to(mu.device)
         return torch.sigmoid(self._generate_logits(inputs, mu + (0.5 * logvar).exp() * eps))
@@ -334,6 +348,11 @@ class StructuredCVAE(_QuadrantModel):
         """
         self.check_batch(inputs, targets)
         check_choice("estimator", estimator, ESTIMATORS)
+        if estimator == "importance" and self.recognition_net is None:
+            raise ValueError(
+                "estimator='importance' needs q(z | x, y), but a GSNN (alpha=0) has no recognition network: "
+                "use estimator='monte_carlo'"
+            )
         prior = self._prior(inputs)
         proposal = self._recognize(inputs, targets) if estimator == "importance" else None
         return conditional_log_likelihood(
@@ -367,7 +386,10 @@ def negative_conditional_log_likelihood(
     check_choice("estimator", estimator, ESTIMATORS)
     check_positive_int("num_samples", num_samples)
     check_positive_int("batch_size", batch_size)
+    check_int("seed", seed)
     model.check_batch(inputs, targets)
+    if not len(inputs):
+        raise ValueError("inputs is empty: there is no example to score")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training

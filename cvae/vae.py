@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cvae.checks import check_positive_int
+from cvae.checks import check_generator, check_model_input, check_positive_int, check_sizes, check_tensor
 from cvae.data import check_images
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, reparameterize
 from cvae.estimators import importance_sampled_log_likelihood
@@ -32,6 +32,7 @@ def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
     are given. ``loss`` (what :func:`cvae.training.fit` minimizes) is the negative
     ELBO; all values are per example, in nats, summed over pixels and latent units.
     """
+    check_tensor("kl", kl, floating=True, finite=False)
     reconstruction = bernoulli_log_likelihood(logits, target)
     if reconstruction.shape != kl.shape:
         raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and kl {tuple(kl.shape)} differ in shape")
@@ -49,13 +50,13 @@ class VAE(nn.Module):
     def __init__(self, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256)) -> None:
         super().__init__()
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        hidden = list(hidden_dims)
+        hidden = check_sizes("hidden_dims", hidden_dims)
         self.encoder = GaussianEncoder(IMAGE_PIXELS, hidden, latent_dim)
         self.decoder = BernoulliDecoder(latent_dim, hidden[::-1])
 
     def loss_terms(self, images: Tensor) -> dict[str, Tensor]:
         """Per-example ELBO terms of binary ``images`` ``(B, 1, 28, 28)``, one sample of z each."""
-        check_images("images", images)
+        check_model_input("images", check_images("images", images), self)
         mu, logvar = self.encoder(images)
         z = reparameterize(mu, logvar)
         return elbo_terms(self.decoder(z), images, gaussian_kl(mu, logvar))
@@ -63,7 +64,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, images: Tensor) -> Tensor:
         """Pixel probabilities decoded from the posterior mean of each image."""
-        check_images("images", images)
+        check_model_input("images", check_images("images", images), self)
         mu, _ = self.encoder(images)
         return torch.sigmoid(self.decoder(mu))
 
@@ -71,6 +72,7 @@ class VAE(nn.Module):
     def sample(self, count: int, generator: torch.Generator | None = None) -> Tensor:
         """Pixel probabilities of ``count`` digits decoded from ``z ~ N(0, I)``."""
         check_positive_int("count", count)
+        check_generator("generator", generator)
         device = next(self.parameters()).device
         z = torch.randn((count, self.latent_dim), generator=generator).to(device)
         return torch.sigmoid(self.decoder(z))
@@ -82,7 +84,7 @@ class VAE(nn.Module):
         See :func:`cvae.estimators.importance_sampled_log_likelihood`; with
         ``num_samples=1`` this is an unbiased estimate of the ELBO.
         """
-        check_images("images", images)
+        check_model_input("images", check_images("images", images), self)
         proposal = self.encoder(images)
         return importance_sampled_log_likelihood(
             lambda z: bernoulli_log_likelihood(self.decoder(z), images),

@@ -166,7 +166,7 @@ def test_batches_are_checked(digits):
     with pytest.raises(ValueError, match="estimator must be one of 'importance', 'monte_carlo'"):
         model.log_likelihood(inputs, targets, 4, estimator="exact")
     _, gsnn = tiny_models(1, alpha=0.0)
-    with pytest.raises(RuntimeError, match="GSNN .* has no recognition network"):
+    with pytest.raises(ValueError, match="GSNN .* has no recognition network"):
         gsnn.log_likelihood(inputs, targets, 4, estimator="importance")
     with pytest.raises(TypeError, match="model must be a Baseline or a StructuredCVAE"):
         negative_conditional_log_likelihood(torch.nn.Linear(2, 2), inputs, targets)
