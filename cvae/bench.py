@@ -2,8 +2,8 @@
 
 Explained in the appendix :chapter:`Performance <book/performance>`. Run
 
-    python -m cvae.bench              # full run (about three minutes on 2 CPU cores)
-    python -m cvae.bench --quick      # about a minute
+    python -m cvae.bench              # full run (about half a minute on 2 CPU cores)
+    python -m cvae.bench --quick      # about ten seconds
     python -m cvae.bench --json results.json
 
 Everything is measured in one run on one device, so the ratios are meaningful:
@@ -242,7 +242,7 @@ def format_table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvae.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter timings (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="shorter timings (about ten seconds, noisier)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CVAE_DEVICE, else CUDA if present)")
     args = parser.parse_args(argv)

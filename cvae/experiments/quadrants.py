@@ -188,7 +188,7 @@ def save_trained(path: str | Path, kind: str, model: nn.Module, config: Quadrant
 
 
 def load_trained(path: str | Path, model: nn.Module, config: QuadrantConfig) -> History:
-    """Load a checkpoint into ``model``; refuse one of another architecture or other :data:`TRAINING_SETTINGS`.
+    """Load a checkpoint into ``model``; refuse one of another architecture or other ``TRAINING_SETTINGS``.
 
     Returns the stored :class:`~cvae.training.History`; raises
     :class:`~cvae.checkpoints.CheckpointError` saying what differs.
