@@ -111,11 +111,7 @@ class ConvLabelEncoder(nn.Module):
     def forward(self, images: Tensor, condition: Tensor) -> tuple[Tensor, Tensor]:
         _check_encoder_inputs(self, images, condition)
         label_plane = self.embed_class(condition).view(-1, *IMAGE_SHAPE)
-        # embed_data, a 1x1 convolution of one channel, is w * pixel + b: computed as that
-        # one elementwise operation, the same numbers ~70x faster than the CPU's convolution kernel.
-        weight, bias = self.embed_data.weight.view(1, 1, 1, 1), self.embed_data.bias.view(1, 1, 1, 1)
-        data_plane = torch.addcmul(bias, images, weight)
-        hidden = self.body(torch.cat([data_plane, label_plane], dim=1))
+        hidden = self.body(torch.cat([self.embed_data(images), label_plane], dim=1))
         return self.mean(hidden), self.log_variance(hidden)
 
 
