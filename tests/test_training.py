@@ -67,19 +67,22 @@ def test_patience_stops_early():
     assert history.epochs == 3 and history.best_epoch == 1
 
 
+class NaNAfter(nn.Module):
+    """A one-weight model whose loss turns NaN after ``good_calls`` calls of loss_terms."""
+
+    def __init__(self, good_calls):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+        self.calls, self.good_calls = 0, good_calls
+
+    def loss_terms(self, x):
+        self.calls += 1
+        value = (self.w * x.squeeze(1)) if self.calls <= self.good_calls else torch.full((len(x),), float("nan"))
+        return {"loss": value}
+
+
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_weights():
-    class Exploding(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.ones(1))
-            self.calls = 0
-
-        def loss_terms(self, x):
-            self.calls += 1
-            value = (self.w * x.squeeze(1)) if self.calls <= 1 else torch.full((len(x),), float("nan"))
-            return {"loss": value}
-
-    model = Exploding()
+    model = NaNAfter(good_calls=1)
     with pytest.raises(TrainingDiverged, match="the loss became nan in epoch 2.*weights of epoch 1 were restored"):
         fit(model, Batches(torch.ones(4, 1), batch_size=4), epochs=3, learning_rate=0.5, progress=False, device="cpu")
     assert model.w.item() == pytest.approx(0.5)  # after the one good step of epoch 1
@@ -117,23 +120,12 @@ def test_history_plot_names_unknown_terms():
 def test_divergence_leaves_the_last_good_checkpoint_on_disk(tmp_path):
     from cvae.checkpoints import load_checkpoint
 
-    class Diverging(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.ones(1))
-            self.calls = 0
-
-        def loss_terms(self, x):
-            self.calls += 1
-            value = (self.w * x.squeeze(1)) if self.calls <= 2 else torch.full((len(x),), float("nan"))
-            return {"loss": value}
-
-    model, path = Diverging(), tmp_path / "run" / "model.pt"
+    model, path = NaNAfter(good_calls=2), tmp_path / "run" / "model.pt"  # epoch 1: one step, one validation
     train, validation = Batches(torch.ones(4, 1), batch_size=4), Batches(torch.ones(4, 1), batch_size=4)
     with pytest.raises(TrainingDiverged, match=r"weights of epoch 1 were restored \(and are in .*model.pt\)"):
         fit(model, train, validation, epochs=3, learning_rate=0.5, progress=False, device="cpu", checkpoint=path)
     assert model.w.item() == pytest.approx(0.5)
-    reloaded = Diverging()
+    reloaded = NaNAfter(good_calls=0)
     payload = load_checkpoint(path, reloaded, config={"learning_rate": 0.5}, settings=["learning_rate"])
     assert reloaded.w.item() == pytest.approx(0.5) and payload["history"]["best_epoch"] == 1
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]  # no temporary files left
