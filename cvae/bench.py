@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cvae.checkpoints import atomic_write
 from cvae.checks import check_positive_float
 from cvae.data import split_quadrants
 from cvae.device import default_device
@@ -257,10 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run(quick=args.quick, device=device)
     print(format_table(results))
     if args.json:
-        path = Path(args.json)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        temporary.replace(path)
+        with atomic_write(args.json, "w", encoding="utf-8") as file:
+            file.write(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -17,12 +17,14 @@ experiment's command line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import torch
 from torch import nn
@@ -34,6 +36,29 @@ CHECKPOINT_FORMAT = 1
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be used: unreadable, or made for another architecture or other settings."""
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb", **open_args: object) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; on success flush it to disk and move it into place.
+
+    If the block raises, the temporary file is removed and ``path`` keeps its previous
+    content. Used for checkpoints, the quadrant results and the benchmark's JSON.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path {str(path)!r} is a folder; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, mode, **open_args) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def architecture(model: nn.Module) -> dict:
@@ -58,10 +83,6 @@ def save_checkpoint(
     ``config`` and ``history`` must hold plain Python values (numbers, strings, lists,
     dicts), which is what ``weights_only`` loading accepts; so must any ``extra`` entry.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"path {str(path)!r} is a folder; give a file name such as model.pt")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "architecture": architecture(model),
@@ -71,17 +92,9 @@ def save_checkpoint(
         "versions": {"torch": str(torch.__version__), "cvae": cvae.__version__, "python": sys.version.split()[0]},
         **extra,
     }
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as file:
+        torch.save(payload, file)
+    return Path(path)
 
 
 def _reason(error: Exception) -> str:

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from cvae.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from cvae.checkpoints import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
 from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.config import DATA_SOURCES, data_source
 from cvae.data import Batches, binarize, check_num_given, load_digits, split_quadrants, split_validation
@@ -308,21 +306,13 @@ class ExperimentResult:
 
 
 def write_results(path: str | Path, rows: Sequence[dict]) -> Path:
-    """Write the result rows as CSV, atomically (temporary file, then :func:`os.replace`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=RESULT_FIELDS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    """Write the result rows as CSV, atomically (:func:`cvae.checkpoints.atomic_write`)."""
+    with atomic_write(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=RESULT_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()})
+    return Path(path)
 
 
 def run_quadrant_experiment(
