@@ -5,9 +5,9 @@ chapter that explains it. The book renders this package's own source, so the cod
 reader sees is the code that runs.
 """
 
-from cvae.config import data_source, epochs
+from cvae.settings import data_source, epochs
 from cvae.data import Batches, DigitData, binarize, load_digits, split_validation
-from cvae.device import default_device, seed_everything
+from cvae.settings import default_device, seed_everything
 from cvae.linear_gaussian import (
     ConditionalLinearGaussianModel,
     LinearGaussianModel,

@@ -39,8 +39,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cvae.checkpoints import atomic_write
 from cvae.checks import check_positive_float
-from cvae.data import split_quadrants
-from cvae.device import default_device
+from cvae.quadrants import split_quadrants
+from cvae.settings import default_device
 from cvae.label_cvae import LabelCVAE
 from cvae.structured import Baseline, StructuredCVAE
 from cvae.training import adam, train_step

@@ -1,17 +1,102 @@
-"""Argument checks shared by every public function of the package.
+"""Argument checks: the helpers, the switch, and the decorator that runs them at the boundary.
 
 Each check raises an error that names the argument and says what was expected, so a
 reader who passes the wrong thing sees one clear line instead of a deep traceback
 from inside PyTorch.
+
+Where the checks run. A public function or method declares its argument contract with
+``@checked(contract)`` (the contracts are in :mod:`cvae.contracts`); its body is the math
+only. The contract runs when the call comes *from outside* the package's checked code:
+a reader's call, or the first call of a training step. Calls made from inside an
+already-checked call (the encoder inside ``loss_terms``, the KL inside it, ...) skip
+their contracts, because their arguments were made by code that is already checked.
+So data is validated once, where it enters.
+
+The switch. :func:`set_validation` (or the :func:`validation` context) turns every
+contract off, in the spirit of ``torch.distributions.Distribution.set_default_validate_args``
+and ``pyro.enable_validation``. It is on by default; turning it off buys speed and
+gives up the clear errors.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
+
+F = TypeVar("F", bound=Callable)
+
+_enabled = True
+_inside = threading.local()  # .active: a checked call of this thread is running
+
+
+def set_validation(enabled: bool) -> None:
+    """Turn argument validation on (the default) or off for the whole package."""
+    global _enabled
+    _enabled = check_bool("enabled", enabled)
+
+
+def validation_enabled() -> bool:
+    """Whether argument contracts run (see :func:`set_validation`)."""
+    return _enabled
+
+
+@contextmanager
+def validation(enabled: bool) -> Iterator[None]:
+    """Validation on or off inside a ``with`` block, restored afterwards."""
+    previous = _enabled
+    set_validation(enabled)
+    try:
+        yield
+    finally:
+        set_validation(previous)
+
+
+def checked(contract: Callable[..., None]) -> Callable[[F], F]:
+    """Decorate a public function or method with its argument ``contract``.
+
+    ``contract`` takes the same arguments as the function (defaults included) and
+    raises on bad input. It runs at the outermost checked call only, and not at all
+    when validation is off; the decorated function's own body holds no checks.
+    """
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def boundary(*args, **kwargs):
+            if not _enabled or getattr(_inside, "active", False):
+                return function(*args, **kwargs)
+            _inside.active = True
+            try:
+                contract(*args, **kwargs)
+                return function(*args, **kwargs)
+            finally:
+                _inside.active = False
+
+        boundary.contract = contract  # type: ignore[attr-defined]
+        return boundary  # type: ignore[return-value]
+
+    return decorate
+
+
+@contextmanager
+def checked_region() -> Iterator[None]:
+    """Run the block as inside a checked call: nested contracts are skipped.
+
+    For a boundary that has validated its data up front (``fit`` checks the whole data
+    set once, then runs every training step inside this region).
+    """
+    previous = getattr(_inside, "active", False)
+    _inside.active = True
+    try:
+        yield
+    finally:
+        _inside.active = previous
 
 
 def check_tensor(

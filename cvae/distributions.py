@@ -17,6 +17,9 @@ from cvae.checks import check_generator, check_int, check_range, check_same_devi
 LOG_2PI = math.log(2.0 * math.pi)
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
+GaussianParams = tuple[Tensor, Tensor]
+"""``(mean, log-variance)`` of a diagonal Gaussian, each ``(..., d)``: what every encoder returns."""
+
 
 def _full_precision(*tensors: Tensor) -> list[Tensor]:
     """Upcast half-precision tensors to float32: sums over hundreds of pixels need its mantissa.

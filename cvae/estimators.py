@@ -13,9 +13,7 @@ import torch
 from torch import Tensor
 
 from cvae.checks import check_gaussian, check_generator, check_positive_int, check_same_device, check_same_shape
-from cvae.distributions import gaussian_log_density, log_mean_exp
-
-GaussianParams = tuple[Tensor, Tensor]
+from cvae.distributions import GaussianParams, gaussian_log_density, log_mean_exp
 
 
 @torch.no_grad()

@@ -30,11 +30,11 @@ from cvae.checks import (
     check_sizes,
     check_tensor,
 )
-from cvae.data import IMAGE_SHAPE, NUM_CLASSES, check_images, check_labels
+from cvae.data import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES, check_images, check_labels
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, reparameterize
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import BernoulliDecoder, GaussianEncoder
-from cvae.vae import IMAGE_PIXELS, elbo_terms
+from cvae.elbo import elbo_terms
 
 OBJECTIVES = ("elbo", "pytorch_vae")
 PYTORCH_VAE_KLD_WEIGHT = 0.00025

@@ -52,14 +52,14 @@ from cvae.checks import (
     check_sizes,
     check_tensor,
 )
-from cvae.data import _join_checked, check_num_given, check_quadrant_inputs, quadrant_mask
-from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
+from cvae.quadrants import _join_checked, check_num_given, check_quadrant_inputs, quadrant_mask
+from cvae.distributions import GaussianParams, bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import BernoulliDecoder, GaussianEncoder, mlp
-from cvae.vae import IMAGE_PIXELS, elbo_terms
+from cvae.data import IMAGE_PIXELS
+from cvae.elbo import elbo_terms
 
 ESTIMATORS = ("importance", "monte_carlo")
-GaussianParams = tuple[Tensor, Tensor]
 
 
 def output_size(num_given: int) -> int:

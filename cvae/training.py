@@ -21,7 +21,7 @@ from tqdm import tqdm
 from cvae.checkpoints import save_checkpoint
 from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.data import Batches
-from cvae.device import default_device
+from cvae.settings import default_device
 
 
 class TrainingDiverged(RuntimeError):

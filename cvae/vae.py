@@ -12,33 +12,11 @@ import torch
 from torch import Tensor, nn
 
 from cvae.checks import check_generator, check_model_input, check_positive_int, check_sizes, check_tensor
-from cvae.data import check_images
+from cvae.data import IMAGE_PIXELS, check_images
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, reparameterize
+from cvae.elbo import elbo_terms
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import BernoulliDecoder, GaussianEncoder
-
-IMAGE_PIXELS = 28 * 28
-
-
-def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
-    r"""Package the per-example terms of an ELBO for training and reporting.
-
-    .. math::
-
-        \mathrm{ELBO} = \underbrace{\mathbb E_q[\log p(x \mid z)]}_{\text{reconstruction}}
-        - \underbrace{\mathrm{KL}(q \,\|\, p)}_{\text{kl}}
-
-    The expectation is estimated with the one reparameterized sample whose ``logits``
-    are given. ``loss`` (what :func:`cvae.training.fit` minimizes) is the negative
-    ELBO; all values are per example, in nats, summed over pixels and latent units.
-    """
-    check_tensor("kl", kl, floating=True, finite=False)
-    reconstruction = bernoulli_log_likelihood(logits, target)
-    if reconstruction.shape != kl.shape:
-        raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and kl {tuple(kl.shape)} differ in shape")
-    elbo = reconstruction - kl
-    return {"loss": -elbo, "reconstruction": reconstruction, "kl": kl, "elbo": elbo}
-
 
 class VAE(nn.Module):
     r"""A VAE for binarized 28x28 digits with prior :math:`p(z) = \mathcal N(0, I)`.

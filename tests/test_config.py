@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from cvae.config import data_root, data_source, epochs
-from cvae.device import default_device, seed_everything
+from cvae.settings import data_root, data_source, epochs
+from cvae.settings import default_device, seed_everything
 
 ENV_VARS = ("CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS", "CVAE_DEVICE")
 

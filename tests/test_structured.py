@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cvae.data import check_quadrant_inputs, join_quadrants, quadrant_mask, split_quadrants
+from cvae.quadrants import check_quadrant_inputs, join_quadrants, quadrant_mask, split_quadrants
 from cvae.distributions import gaussian_log_density
 from cvae.structured import (
     Baseline,

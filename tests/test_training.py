@@ -132,7 +132,7 @@ def test_divergence_leaves_the_last_good_checkpoint_on_disk(tmp_path):
 
 
 def tiny_quadrant_batches():
-    from cvae.data import split_quadrants
+    from cvae.quadrants import split_quadrants
 
     generator = torch.Generator().manual_seed(1)
     digits = (torch.rand(48, 1, 28, 28, generator=generator) > 0.7).float()

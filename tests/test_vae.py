@@ -6,7 +6,8 @@ import torch
 from cvae.classifier import DigitClassifier, agreement
 from cvae.label_cvae import LabelCVAE, one_hot
 from cvae.plotting import image_grid
-from cvae.vae import VAE, elbo_terms
+from cvae.elbo import elbo_terms
+from cvae.vae import VAE
 
 
 @pytest.fixture

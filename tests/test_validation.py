@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from cvae import config
+from cvae import settings as config
 from cvae.checks import (
     check_bool,
     check_generator,
@@ -25,21 +25,9 @@ from cvae.checks import (
     check_sizes,
 )
 from cvae.classifier import DigitClassifier, agreement
-from cvae.data import (
-    Batches,
-    DigitData,
-    binarize,
-    check_images,
-    check_labels,
-    check_num_given,
-    check_quadrant_inputs,
-    join_quadrants,
-    load_digits,
-    quadrant_mask,
-    split_quadrants,
-    split_validation,
-)
-from cvae.device import seed_everything
+from cvae.data import Batches, DigitData, binarize, check_images, check_labels, load_digits, split_validation
+from cvae.quadrants import check_num_given, check_quadrant_inputs, join_quadrants, quadrant_mask, split_quadrants
+from cvae.settings import seed_everything
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, gaussian_log_density, log_mean_exp, reparameterize
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.label_cvae import (
@@ -63,7 +51,8 @@ from cvae.structured import (
     negative_conditional_log_likelihood,
     output_size,
 )
-from cvae.vae import VAE, elbo_terms
+from cvae.elbo import elbo_terms
+from cvae.vae import VAE
 
 # ---------------------------------------------------------------------------- fixtures
 # Built once at import: tiny tensors and models (hidden_dims=(8,), latent_dim=2), with

@@ -32,9 +32,10 @@ from torch import Tensor, nn
 
 from cvae.checkpoints import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
 from cvae.checks import check_choice, check_positive_float, check_positive_int
-from cvae.config import DATA_SOURCES, data_source
-from cvae.data import Batches, binarize, check_num_given, load_digits, split_quadrants, split_validation
-from cvae.device import default_device, seed_everything
+from cvae.settings import DATA_SOURCES, data_source
+from cvae.data import Batches, binarize, load_digits, split_validation
+from cvae.quadrants import check_num_given, split_quadrants
+from cvae.settings import default_device, seed_everything
 from cvae.structured import Baseline, StructuredCVAE, check_alpha, negative_conditional_log_likelihood
 from cvae.training import PRECISIONS, History, fit
 

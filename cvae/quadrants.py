@@ -1,0 +1,152 @@
+"""The quadrant task of structured output prediction: x = the given quadrants of a digit, y = the others.
+
+Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+Pyro's conventions (examples/cvae): 1 given quadrant = the bottom-left one; 2 = the left
+half; 3 = all but the bottom-right one. In the input the hidden pixels are set to -1, a
+value no pixel takes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import Tensor
+
+from cvae.checks import check_range, check_same_device, check_tensor
+from cvae.data import IMAGE_SHAPE, check_images
+
+
+QUADRANT_COUNTS = (1, 2, 3)
+HIDDEN_PIXEL_VALUE = -1.0
+
+
+def check_num_given(num_given: object) -> int:
+    """Require the number of given quadrants: an int in ``{1, 2, 3}``.
+
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    if isinstance(num_given, bool) or not isinstance(num_given, int):
+        raise TypeError(f"num_given must be an int in {{1, 2, 3}}, got {type(num_given).__name__}")
+    if num_given not in QUADRANT_COUNTS:
+        raise ValueError(f"num_given must be 1, 2 or 3 (given quadrants), got {num_given}")
+    return num_given
+
+
+def quadrant_mask(num_given: int) -> Tensor:
+    """Boolean mask ``(1, 28, 28)`` of the *output* pixels y (True) when ``num_given`` quadrants are given.
+
+    Its complement is the input x. With Pyro's conventions the given quadrants are:
+    ``1``: bottom-left; ``2``: left half; ``3``: all but bottom-right. So y is three
+    quadrants (588 pixels), the right half (392) or the bottom-right quadrant (196).
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_num_given(num_given)
+    height, width = IMAGE_SHAPE[1:]
+    given = torch.zeros(IMAGE_SHAPE, dtype=torch.bool)
+    given[:, height // 2 :, : width // 2] = True  # bottom-left: always given
+    if num_given >= 2:
+        given[:, :, : width // 2] = True  # the left half
+    if num_given == 3:
+        given[:, : height // 2, :] = True  # and the top half
+    return ~given
+
+
+@functools.lru_cache(maxsize=None)
+def _pixel_indices(num_given: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Row-major indices into the 784 pixels of the given (x) and output (y) pixels, built once per device.
+
+    Training steps gather and scatter with these instead of a boolean mask, which
+    would cost a ``nonzero`` pass per call.
+    """
+    output = quadrant_mask(num_given).flatten()
+    return (~output).nonzero().squeeze(1).to(device), output.nonzero().squeeze(1).to(device)
+
+
+def split_quadrants(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
+    """Split digits into the input x (given quadrants) and the output y (the others).
+
+    Args:
+        images: ``(N, 1, 28, 28)`` pixels in ``[0, 1]`` (binarize them first for a
+            Bernoulli likelihood of y).
+        num_given: 1, 2 or 3 given quadrants (:func:`quadrant_mask`).
+
+    Returns:
+        ``(inputs, targets)``: ``inputs`` has the shape of ``images`` with the output
+        pixels set to ``-1``; ``targets`` ``(N, P)`` holds the ``P`` output pixels in
+        row-major order, ready for :func:`cvae.distributions.bernoulli_log_likelihood`.
+
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_images("images", images)
+    _, output = _pixel_indices(check_num_given(num_given), images.device)
+    flat = images.flatten(1)
+    inputs = flat.index_fill(1, output, HIDDEN_PIXEL_VALUE).view_as(images)
+    return inputs, flat.index_select(1, output)
+
+
+def check_quadrant_inputs(name: str, inputs: Tensor, num_given: int) -> Tensor:
+    """Require inputs made by :func:`split_quadrants` for ``num_given``: ``(N, 1, 28, 28)``,
+    given pixels in ``[0, 1]``, every output pixel ``-1``.
+
+    One pass of two min/max reductions (it runs on every training batch).
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_tensor(name, inputs, floating=True, finite=False)
+    if inputs.dim() != 4 or tuple(inputs.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"{name} must have shape (N, 1, 28, 28), got {tuple(inputs.shape)}")
+    if not len(inputs):
+        return inputs
+    given, output = _pixel_indices(check_num_given(num_given), inputs.device)
+    flat = inputs.flatten(1)
+    given_low, given_high = torch.aminmax(flat.index_select(1, given))
+    output_low, output_high = torch.aminmax(flat.index_select(1, output))
+    given_low, given_high, output_low, output_high = torch.stack(
+        [given_low, given_high, output_low, output_high]
+    ).tolist()
+    if not all(math.isfinite(v) for v in (given_low, given_high, output_low, output_high)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if given_low < 0.0 or given_high > 1.0:
+        raise ValueError(
+            f"{name} (given pixels) must lie in [0.0, 1.0], got values in [{given_low:g}, {given_high:g}]"
+        )
+    if output_low != HIDDEN_PIXEL_VALUE or output_high != HIDDEN_PIXEL_VALUE:
+        raise ValueError(
+            f"{name} must have every output pixel of num_given={num_given} set to -1: "
+            "make them with split_quadrants(images, num_given) for the same num_given"
+        )
+    return inputs
+
+
+def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
+    """Put output pixels back into the image: the inverse of :func:`split_quadrants`.
+
+    Args:
+        inputs: ``(N, 1, 28, 28)`` from :func:`split_quadrants`.
+        outputs: ``(..., N, P)`` output pixels in ``[0, 1]`` (targets, predicted
+            probabilities, or a stack of samples).
+
+    Returns:
+        ``(..., N, 1, 28, 28)`` images: the given pixels of ``inputs`` and ``outputs`` in
+        the hidden ones.
+
+    Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
+    """
+    check_quadrant_inputs("inputs", inputs, num_given)
+    check_tensor("outputs", outputs, floating=True)
+    check_range("outputs", outputs, 0.0, 1.0)
+    check_same_device(("inputs", "outputs"), (inputs, outputs))
+    _, output = _pixel_indices(num_given, inputs.device)
+    expected = (len(inputs), len(output))
+    if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != expected:
+        raise ValueError(f"outputs must have shape (..., {expected[0]}, {expected[1]}), got {tuple(outputs.shape)}")
+    return _join_checked(inputs, outputs, num_given)
+
+
+def _join_checked(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
+    """:func:`join_quadrants` for arguments already checked (the structured models check a batch once per step)."""
+    _, output = _pixel_indices(num_given, inputs.device)
+    flat = inputs.flatten(1)
+    flat = flat.expand(*outputs.shape[:-1], flat.shape[-1])
+    return flat.index_copy(-1, output, outputs.to(flat.dtype)).unflatten(-1, IMAGE_SHAPE)

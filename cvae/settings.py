@@ -1,0 +1,82 @@
+"""Every switch a reader sets from the shell, the device, and seeding: read here and nowhere else.
+
+* ``CVAE_DATA``: ``sample`` (5,000 offline digits, the default) or ``mnist`` (full
+  MNIST via torchvision); read by :func:`data_source`.
+* ``CVAE_DATA_ROOT``: where full MNIST is stored or downloaded (default ``./data``);
+  read by :func:`data_root`.
+* ``CVAE_EPOCHS``: overrides every chapter's epoch budget; read by :func:`epochs`.
+* ``CVAE_DEVICE``: ``cpu``, ``cuda``, ``cuda:1`` ... (default: CUDA if present); read by
+  :func:`default_device`.
+
+Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cvae.checks import check_int, check_positive_int
+
+DATA_SOURCES = ("sample", "mnist")
+
+
+def data_source() -> str:
+    """The data source chosen by ``CVAE_DATA`` (default ``sample``)."""
+    value = os.environ.get("CVAE_DATA", "sample").strip().lower() or "sample"
+    if value not in DATA_SOURCES:
+        raise ValueError(
+            f"CVAE_DATA must be one of {', '.join(DATA_SOURCES)}; got {value!r}. "
+            "Unset it for the offline 5,000-digit sample, or set CVAE_DATA=mnist."
+        )
+    return value
+
+
+def data_root() -> Path:
+    """Where full MNIST lives (``CVAE_DATA_ROOT``, default ``./data``)."""
+    return Path(os.environ.get("CVAE_DATA_ROOT", "").strip() or "data").expanduser()
+
+
+def epochs(default: int) -> int:
+    """A chapter's epoch budget: ``default`` unless ``CVAE_EPOCHS`` overrides it."""
+    check_positive_int("default", default)
+    raw = os.environ.get("CVAE_EPOCHS")
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"CVAE_EPOCHS must be a positive integer, got {raw!r}") from None
+    return check_positive_int("CVAE_EPOCHS", value)
+
+
+def default_device() -> torch.device:
+    """``CVAE_DEVICE`` if set, else the first CUDA device if present, else the CPU."""
+    requested = os.environ.get("CVAE_DEVICE", "").strip()
+    if requested:
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise ValueError(f"CVAE_DEVICE={requested!r} is not a device name (try 'cpu' or 'cuda')") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"CVAE_DEVICE={requested!r} but PyTorch sees no CUDA device")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a CPU generator with that seed.
+
+    Same seed, same machine, same thread count: the same numbers. Across machines the
+    last digits of floating-point results may differ (different SIMD kernels), which is
+    why the book asserts results with tolerances instead of comparing them exactly.
+    """
+    check_int("seed", seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
