@@ -1,24 +1,32 @@
-# Two commands for readers (README.md):  make book  and  make test.
+# Commands for readers (README.md):  make book,  make test  and  make lab.
 # Each creates .venv/ on first use and reuses it afterwards.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-NOTEBOOKS := $(shell $(PYTHON) -c "import re,pathlib; print(' '.join(m + '.ipynb' for m in re.findall(r'file:\s*(\S+)', pathlib.Path('_toc.yml').read_text()) if pathlib.Path(m + '.ipynb').exists()))")
+# The chapters: the notebooks of _toc.yml, in reading order (tools/toc.py, the one reader of the
+# table of contents; evaluated once .venv exists). `make book NOTEBOOKS=book/elbo.ipynb` executes
+# only that chapter (the others keep their stored outputs); so do execute and nbval.
+NOTEBOOKS = $(or $(shell $(BIN)/python -m tools.toc),$(error tools.toc found no notebook in _toc.yml))
+# make book executes the chapters into copies here and builds the site from them.
+BOOK_SOURCE := _build/book-source
 
-# Kernels started by nbval and nbclient are this environment's, never a user-wide one.
+# Kernels started by nbval, nbclient and JupyterLab are this environment's own "python3"
+# (ipykernel's kernelspec in .venv/share/jupyter/kernels), never a user-wide one.
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup test unit nbval site browser book execute bench clean
+.PHONY: help setup test unit nbval site browser book lab execute bench clean
 
 help:
-	@echo "make book     set up .venv, execute every notebook in place, build _build/html"
-	@echo "make test     set up .venv, unit tests, nbval on every notebook, strict site build, browser test"
+	@echo "make book     set up .venv, execute every chapter into _build/ (the notebooks stay as they are), build _build/html"
+	@echo "make lab      set up .venv, open the chapters (book/) in JupyterLab on the book's kernel"
+	@echo "make test     set up .venv, unit tests, nbval on every notebook, strict site build, browser tests"
 	@echo "make execute  re-execute every notebook in place (authors, after editing a chapter)"
 	@echo "make bench    run python -m cvae.bench and store its table for the Performance page"
 	@echo "make unit | nbval | site | browser   one part of make test"
+	@echo "NOTEBOOKS=book/elbo.ipynb            limits book, execute and nbval to those chapters"
 
 setup: $(STAMP)
 
@@ -47,15 +55,24 @@ site: setup
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-# Every page of _build/html in headless Chromium (skipped, with the reason, without it):
-# MathJax rendered, images loaded, no console error, links resolve, no request off 127.0.0.1.
+# Headless Chromium (skipped, with the reason, without it): every page of _build/html
+# (tests/test_site_browser.py) and a chapter run in JupyterLab (tests/test_jupyterlab.py).
 browser: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/test_site_browser.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests
 
 execute: setup
-	$(BIN)/python book/_tools/execute_notebooks.py
+	$(BIN)/python -m tools.execute_notebooks $(NOTEBOOKS)
 
-book: execute site
+# The chapters are executed into $(BOOK_SOURCE) (copies, next to links to the other inputs
+# of the build) and the site is built from there: no tracked file changes (tests/test_make_book.py).
+book: setup
+	rm -rf $(BOOK_SOURCE) _build/html _build/.doctrees
+	$(BIN)/python -m tools.execute_notebooks --output-dir $(BOOK_SOURCE) $(NOTEBOOKS)
+	$(BIN)/jupyter-book build $(BOOK_SOURCE) --path-output . -W -n --keep-going
+
+# JupyterLab on the chapters, on this environment's python3 kernel (JUPYTER_PREFER_ENV_PATH above).
+lab: setup
+	$(BIN)/jupyter lab book/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The Performance appendix renders this file; run on a quiet machine.
 bench: setup

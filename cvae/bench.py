@@ -37,10 +37,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cvae.checkpoints import atomic_write
+from cvae.checkpoints import atomic_write, writable_file
 from cvae.checks import check_positive_float
 from cvae.quadrants import split_quadrants
-from cvae.settings import default_device
+from cvae.settings import TRAINING_DEVICES, default_device
 from cvae.label_cvae import LabelCVAE
 from cvae.structured import Baseline, StructuredCVAE
 from cvae.training import adam, train_step
@@ -249,10 +249,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.json and not Path(args.json).parent.is_dir():
         parser.error(f"--json: the folder {str(Path(args.json).parent)!r} does not exist")
+    if args.json:
+        try:
+            writable_file("--json", args.json)  # before the minutes of measuring, not after
+        except ValueError as error:
+            parser.error(str(error))
     try:
         device = torch.device(args.device) if args.device else default_device()
     except RuntimeError:
         parser.error(f"--device: {args.device!r} is not a device name (try cpu or cuda)")
+    except ValueError as error:  # a CVAE_DEVICE that cvae.settings refuses
+        parser.error(str(error))
+    if device.type not in TRAINING_DEVICES:
+        parser.error(f"--device: {args.device!r}: the models train on {' or '.join(TRAINING_DEVICES)} devices only")
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device: PyTorch sees no CUDA device here")
     results = run(quick=args.quick, device=device)

@@ -13,11 +13,22 @@ experiment's command line.
 * Loaded with ``torch.load(..., weights_only=True)`` (no code runs from the file), and
   refused with a :class:`CheckpointError` naming the difference when it was made for
   another architecture or with other training settings.
+* Verified: a SHA-256 checksum over the tensors and the metadata is stored with them and
+  checked on loading, so a file with flipped bytes is refused instead of loaded; so are
+  weights that are NaN or infinite.
+
+The output folders of long runs get the same care: :func:`writable_folder` and
+:func:`writable_file` find an unusable location before any work, :func:`folder_lock`
+keeps a second run out of a folder in use, and :func:`remove_stale_temporaries` clears
+what killed writes left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
+import json
 import os
 import re
 import sys
@@ -31,11 +42,81 @@ from torch import nn
 
 import cvae
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: with a SHA-256 checksum
+LOCK_FILE = ".lock"
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # the names atomic_write's mkstemp gives
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used: unreadable, or made for another architecture or other settings."""
+    """A checkpoint cannot be used: unreadable, damaged, or made for another architecture or other settings."""
+
+
+class FolderInUse(RuntimeError):
+    """Another process holds the output folder's lock (see :func:`folder_lock`)."""
+
+
+def writable_folder(name: str, folder: str | Path) -> Path:
+    """Create ``folder`` if needed and write a probe file in it; a ValueError naming ``name`` if that fails."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe."):
+            pass
+    except FileExistsError:
+        raise ValueError(f"{name}: {str(folder)!r} is a file, not a folder; pick another folder") from None
+    except OSError as error:
+        raise ValueError(
+            f"{name}: cannot write to the folder {str(folder)!r} ({error.strerror or error}); pick another folder"
+        ) from None
+    return folder
+
+
+def writable_file(name: str, path: str | Path) -> Path:
+    """Check that ``path`` names a file (not a folder) in a folder that can be written; a ValueError otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is a folder; give a file name")
+    writable_folder(name, path.parent)
+    return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold ``<folder>/.lock`` for the block: a second run on the same folder gets :class:`FolderInUse`.
+
+    The lock is the operating system's (``flock``): it ends with the process holding it,
+    so a killed run never leaves the folder locked.
+    """
+    folder = Path(folder)
+    with open(folder / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderInUse(
+                f"another run is using {folder} (it holds {folder / LOCK_FILE}); "
+                "wait for it to finish, or give another output folder"
+            ) from None
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_write` that killed writes left in ``folder``; return them.
+
+    Call it only while holding the folder's lock: a running writer's file looks the same.
+    """
+    stale = [path for path in Path(folder).iterdir() if _TEMPORARY.fullmatch(path.name) and path.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -43,7 +124,8 @@ def atomic_write(path: str | Path, mode: str = "wb", **open_args: object) -> Ite
     """Open a temporary file beside ``path`` for writing; on success flush it to disk and move it into place.
 
     If the block raises, the temporary file is removed and ``path`` keeps its previous
-    content. Used for checkpoints, the quadrant results and the benchmark's JSON.
+    content. The file gets the permissions the user's umask gives new files (not the
+    temporary file's 0600). Used for checkpoints, the quadrant results and the benchmark's JSON.
     """
     path = Path(path)
     if path.is_dir():
@@ -55,6 +137,7 @@ def atomic_write(path: str | Path, mode: str = "wb", **open_args: object) -> Ite
             yield file
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -92,9 +175,26 @@ def save_checkpoint(
         "versions": {"torch": str(torch.__version__), "cvae": cvae.__version__, "python": sys.version.split()[0]},
         **extra,
     }
+    payload["checksum"] = checksum(payload)
     with atomic_write(path) as file:
         torch.save(payload, file)
     return Path(path)
+
+
+def checksum(payload: Mapping) -> str:
+    """SHA-256 of a checkpoint's content: every tensor (name, dtype, shape, bytes) and the other entries.
+
+    The tensors go in name order and the other entries as JSON with sorted keys, so the
+    same content always gives the same digest; the ``"checksum"`` entry itself is left out.
+    """
+    digest = hashlib.sha256()
+    metadata = {key: value for key, value in payload.items() if key not in ("state_dict", "checksum")}
+    digest.update(json.dumps(metadata, sort_keys=True, default=repr).encode())
+    for name in sorted(payload["state_dict"]):
+        tensor = payload["state_dict"][name].detach().cpu().contiguous().reshape(-1)
+        digest.update(f"\n{name} {tensor.dtype} {list(payload['state_dict'][name].shape)}\n".encode())
+        digest.update(tensor.view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def _reason(error: Exception) -> str:
@@ -114,6 +214,56 @@ def _describe(arch: Mapping) -> str:
     return f"{arch.get('class')}({', '.join(f'{key}={value}' for key, value in args.items())})"
 
 
+def _structure_problem(payload: object) -> str | None:
+    """What makes ``payload`` something other than a checkpoint of this format, or None."""
+    if not isinstance(payload, dict):
+        return f"it holds a {type(payload).__name__}, not a dict"
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        return f"format {payload.get('format')!r}"
+    missing = [key for key in ("architecture", "state_dict", "config", "history", "checksum") if key not in payload]
+    if missing:
+        return f"no {', '.join(repr(key) for key in missing)} entry"
+    arch, state = payload["architecture"], payload["state_dict"]
+    if not (isinstance(arch, dict) and isinstance(arch.get("shapes"), dict)
+            and (arch.get("args") is None or isinstance(arch.get("args"), dict))):
+        return "its 'architecture' is not a dict with 'shapes' and 'args'"
+    if not isinstance(state, dict) or not all(isinstance(tensor, torch.Tensor) for tensor in state.values()):
+        return "its 'state_dict' is not a dict of tensors"
+    if not isinstance(payload["config"], dict) or not isinstance(payload["history"], dict):
+        return "its 'config' or 'history' is not a dict"
+    return None
+
+
+def _read(path: Path) -> dict:
+    """The verified payload of ``path``: readable, of this format, matching its checksum, finite weights."""
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; move it away (or delete it) to retrain")
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r}: no checkpoint file there")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}: {_reason(error)}); "
+            "delete it to retrain this model"
+        ) from None
+    problem = _structure_problem(payload)
+    if problem is not None:
+        raise CheckpointError(
+            f"{path} is not a checkpoint of this book (format {CHECKPOINT_FORMAT}): {problem}; delete it to retrain"
+        )
+    if payload["checksum"] != checksum(payload):
+        raise CheckpointError(
+            f"{path} is damaged: its content does not match its SHA-256 checksum (changed bytes or an "
+            "incomplete copy); delete it to retrain"
+        )
+    broken = [name for name, tensor in payload["state_dict"].items()
+              if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
+    if broken:
+        raise CheckpointError(f"{path} holds NaN or infinite weights ({', '.join(broken[:5])}); delete it to retrain")
+    return payload
+
+
 def load_checkpoint(
     path: str | Path,
     model: nn.Module,
@@ -130,36 +280,27 @@ def load_checkpoint(
             the stored configuration's (settings that change what a trained model is).
 
     Raises:
-        CheckpointError: the file cannot be read as a checkpoint; or it holds another
-            model class, constructor arguments or parameter shapes; or other values of
-            ``settings``. The message names the file and the differences.
+        CheckpointError: the file cannot be read as a checkpoint (or is a folder); or
+            its content does not match its checksum; or its weights are not finite; or
+            it holds another model class, constructor arguments or parameter shapes; or
+            other values of ``settings``. The message names the file and what is wrong.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path {str(path)!r}: no checkpoint file there")
     wanted = architecture(model)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}: {_reason(error)}); "
-            "delete it to retrain this model"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "state_dict" not in payload:
-        raise CheckpointError(f"{path} is not a checkpoint of this book (format {CHECKPOINT_FORMAT}); delete it to retrain")
-    stored = payload.get("architecture", {})
+    payload = _read(path)
+    stored = payload["architecture"]
     if stored.get("class") != wanted["class"] or stored.get("args") != wanted["args"]:
         raise CheckpointError(
             f"{path} holds a different architecture: {_describe(stored)}, but this run builds "
             f"{_describe(wanted)}. Use another output folder, or delete the file to retrain"
         )
-    if stored.get("shapes") != wanted["shapes"]:
+    if stored["shapes"] != wanted["shapes"]:
         differ = sorted(
-            name for name in set(stored.get("shapes", {})) | set(wanted["shapes"])
-            if stored.get("shapes", {}).get(name) != wanted["shapes"].get(name)
+            name for name in set(stored["shapes"]) | set(wanted["shapes"])
+            if stored["shapes"].get(name) != wanted["shapes"].get(name)
         )
         raise CheckpointError(f"{path} holds tensors of other shapes than {wanted['class']}: {', '.join(differ[:5])}")
-    stored_config, wanted_config = payload.get("config", {}), dict(config or {})
+    stored_config, wanted_config = payload["config"], dict(config or {})
     differences = [
         f"{key} {stored_config.get(key)!r} (checkpoint) vs {wanted_config.get(key)!r} (this run)"
         for key in settings

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvae.checks import check_model_input, check_positive_int
-from cvae.data import NUM_CLASSES, check_images, check_labels
+from cvae import contracts
+from cvae.checks import checked
+from cvae.data import NUM_CLASSES
 
 
 class DigitClassifier(nn.Module):
@@ -36,25 +37,24 @@ class DigitClassifier(nn.Module):
         )
         self.readout = nn.Linear(32 * 7 * 7, NUM_CLASSES)
 
+    @checked(contracts.digit_classifier_forward)
     def forward(self, images: Tensor) -> Tensor:
         """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` with pixels in [0, 1]."""
-        check_model_input("images", check_images("images", images), self)
         return self.readout(self.features(images))
 
+    @checked(contracts.digit_classifier_loss_terms)
     def loss_terms(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """Per-example cross-entropy and 0/1 error."""
         logits = self(images)
-        check_model_input("labels", check_labels("labels", labels, count=len(images)), self)
         return {
             "loss": F.cross_entropy(logits, labels, reduction="none"),
             "error": (logits.argmax(1) != labels).float(),
         }
 
+    @checked(contracts.digit_classifier_predict)
     @torch.no_grad()
     def predict(self, images: Tensor, batch_size: int = 1000) -> Tensor:
         """Most probable class of each image, in evaluation mode."""
-        check_images("images", images)
-        check_positive_int("batch_size", batch_size)
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
@@ -63,11 +63,8 @@ class DigitClassifier(nn.Module):
         return labels
 
 
+@checked(contracts.agreement)
 def agreement(predicted: Tensor, labels: Tensor) -> float:
     """Fraction of ``predicted`` classes equal to ``labels`` (accuracy, or the rate at which
     generated digits are recognised as the class they were conditioned on)."""
-    check_labels("predicted", predicted)
-    check_labels("labels", labels, count=len(predicted))
-    if len(labels) == 0:
-        raise ValueError("labels is empty")
     return float((predicted.cpu() == labels.cpu()).float().mean())

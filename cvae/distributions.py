@@ -12,7 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from cvae.checks import check_generator, check_int, check_range, check_same_device, check_same_shape, check_tensor
+from cvae import contracts
+from cvae.checks import checked
 
 LOG_2PI = math.log(2.0 * math.pi)
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -30,6 +31,7 @@ def _full_precision(*tensors: Tensor) -> list[Tensor]:
     return [t.float() if t.dtype in LOW_PRECISION else t for t in tensors]
 
 
+@checked(contracts.gaussian_kl)
 def gaussian_kl(
     mu_q: Tensor,
     logvar_q: Tensor,
@@ -54,24 +56,15 @@ def gaussian_kl(
     Returns:
         Tensor of shape ``(...)``: one KL (nats) per example.
     """
-    check_tensor("mu_q", mu_q, floating=True)
-    check_tensor("logvar_q", logvar_q, floating=True)
-    check_same_shape(("mu_q", "logvar_q"), (mu_q, logvar_q))
-    check_same_device(("mu_q", "logvar_q"), (mu_q, logvar_q))
-    if (mu_p is None) != (logvar_p is None):
-        raise ValueError("give both mu_p and logvar_p, or neither (for the N(0, I) prior)")
     mu_q, logvar_q = _full_precision(mu_q, logvar_q)
     if mu_p is None:
         return 0.5 * (mu_q.pow(2) + logvar_q.exp() - logvar_q - 1.0).sum(-1)
-    check_tensor("mu_p", mu_p, floating=True)
-    check_tensor("logvar_p", logvar_p, floating=True)
-    check_same_shape(("mu_q", "mu_p", "logvar_p"), (mu_q, mu_p, logvar_p))
-    check_same_device(("mu_q", "logvar_q", "mu_p", "logvar_p"), (mu_q, logvar_q, mu_p, logvar_p))
     mu_p, logvar_p = _full_precision(mu_p, logvar_p)
     ratio = (logvar_q - logvar_p).exp()
     return 0.5 * (ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
 
 
+@checked(contracts.gaussian_log_density)
 def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     r"""Log-density of a diagonal Gaussian, summed over the last dimension.
 
@@ -83,16 +76,6 @@ def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     ``mu`` and ``logvar`` broadcast against ``z`` (a stack of samples ``(S, B, d)``
     against parameters ``(B, d)`` works). Returns shape ``z.shape[:-1]``.
     """
-    check_tensor("z", z, floating=True)
-    check_tensor("mu", mu, floating=True)
-    check_tensor("logvar", logvar, floating=True)
-    try:
-        torch.broadcast_shapes(z.shape, mu.shape, logvar.shape)
-    except RuntimeError:
-        raise ValueError(
-            f"z{tuple(z.shape)}, mu{tuple(mu.shape)} and logvar{tuple(logvar.shape)} do not broadcast"
-        ) from None
-    check_same_device(("z", "mu", "logvar"), (z, mu, logvar))
     z, mu, logvar = _full_precision(z, mu, logvar)
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
@@ -120,6 +103,7 @@ class _BernoulliLogProb(torch.autograd.Function):
         return grad * (target - torch.sigmoid(logits)), grad_target
 
 
+@checked(contracts.bernoulli_log_likelihood)
 def bernoulli_log_likelihood(logits: Tensor, target: Tensor) -> Tensor:
     r"""Bernoulli log-likelihood of binary pixels, summed over all but the first dimension.
 
@@ -140,27 +124,13 @@ def bernoulli_log_likelihood(logits: Tensor, target: Tensor) -> Tensor:
         One log-likelihood per example (nats): shape ``logits.shape[:-k]`` where the
         trailing dimensions of ``target`` beyond its batch dimension are summed.
     """
-    check_tensor("logits", logits, floating=True)
-    check_tensor("target", target, floating=True)
-    check_range("target", target, 0.0, 1.0)
-    check_same_device(("logits", "target"), (logits, target))
-    if target.dim() > logits.dim():
-        raise ValueError(
-            f"target has more dimensions than logits: {tuple(target.shape)} vs {tuple(logits.shape)}"
-        )
-    if logits.shape[logits.dim() - target.dim() + 1 :] != target.shape[1:]:
-        raise ValueError(
-            f"logits{tuple(logits.shape)} and target{tuple(target.shape)} differ in their "
-            "per-example shape"
-        )
-    if target.dim() and logits.shape[logits.dim() - target.dim()] != target.shape[0] != 1:
-        raise ValueError(f"target{tuple(target.shape)} does not broadcast to logits{tuple(logits.shape)}")
     event_dims = tuple(range(logits.dim() - target.dim() + 1, logits.dim()))
     logits, target = _full_precision(logits, target)
     elementwise = _BernoulliLogProb.apply(logits, target.expand_as(logits))
     return elementwise.sum(event_dims) if event_dims else elementwise
 
 
+@checked(contracts.log_mean_exp)
 def log_mean_exp(values: Tensor, dim: int = 0) -> Tensor:
     r"""Numerically stable :math:`\log \frac1S \sum_s e^{v_s}` along ``dim``.
 
@@ -172,28 +142,16 @@ def log_mean_exp(values: Tensor, dim: int = 0) -> Tensor:
     Used by every Monte Carlo and importance-sampling likelihood estimate; the naive
     form underflows to ``-inf`` for log-likelihoods of a few hundred nats.
     """
-    check_tensor("values", values, floating=True, finite=False)
-    check_int("dim", dim)
-    if not -values.dim() <= dim < values.dim():
-        raise ValueError(f"dim must index one of the {values.dim()} dimensions of values, got {dim}")
-    if values.numel() == 0 or values.shape[dim] == 0:
-        raise ValueError(f"values must have at least one entry along dim {dim}")
-    if bool(torch.isnan(values).any()):
-        raise ValueError("values contains NaN")
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 
+@checked(contracts.reparameterize)
 def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
     r"""Draw :math:`z = \mu + \sigma \odot \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`.
 
     The reparameterization trick: the randomness sits in :math:`\varepsilon`, so gradients
     flow to :math:`\mu` and :math:`\log\sigma^2` through an ordinary differentiable function.
     """
-    check_tensor("mu", mu, floating=True)
-    check_tensor("logvar", logvar, floating=True)
-    check_same_shape(("mu", "logvar"), (mu, logvar))
-    check_same_device(("mu", "logvar"), (mu, logvar))
-    check_generator("generator", generator, mu.device)
     mu, logvar = _full_precision(mu, logvar)
     eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
     return mu + (0.5 * logvar).exp() * eps

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from cvae.checks import check_tensor
+from cvae import contracts
+from cvae.checks import checked
 from cvae.distributions import bernoulli_log_likelihood
 
 
+@checked(contracts.elbo_terms)
 def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
     r"""Package the per-example terms of an ELBO for training and reporting.
 
@@ -25,9 +27,6 @@ def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
     are given. ``loss`` (what :func:`cvae.training.fit` minimizes) is the negative
     ELBO; all values are per example, in nats, summed over pixels and latent units.
     """
-    check_tensor("kl", kl, floating=True, finite=False)
     reconstruction = bernoulli_log_likelihood(logits, target)
-    if reconstruction.shape != kl.shape:
-        raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and kl {tuple(kl.shape)} differ in shape")
     elbo = reconstruction - kl
     return {"loss": -elbo, "reconstruction": reconstruction, "kl": kl, "elbo": elbo}

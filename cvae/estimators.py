@@ -12,10 +12,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from cvae.checks import check_gaussian, check_generator, check_positive_int, check_same_device, check_same_shape
+from cvae import contracts
+from cvae.checks import checked
 from cvae.distributions import GaussianParams, gaussian_log_density, log_mean_exp
 
 
+@checked(contracts.importance_sampled_log_likelihood)
 @torch.no_grad()
 def importance_sampled_log_likelihood(
     log_likelihood: Callable[[Tensor], Tensor],
@@ -53,19 +55,8 @@ def importance_sampled_log_likelihood(
     Returns:
         Tensor ``(B,)``: the estimate per example, in nats.
     """
-    mu_q, logvar_q = check_gaussian("proposal", proposal)
-    if prior is None:
-        mu_p, logvar_p = torch.zeros_like(mu_q), torch.zeros_like(mu_q)
-    else:
-        mu_p, logvar_p = check_gaussian("prior", prior)
-        check_same_shape(("proposal mean", "prior mean"), (mu_q, mu_p))
-        check_same_device(("proposal mean", "prior mean"), (mu_q, mu_p))
-    check_positive_int("num_samples", num_samples)
-    check_positive_int("chunk_size", chunk_size)
-    check_generator("generator", generator)
-    if not callable(log_likelihood):
-        raise TypeError("log_likelihood must be a function of the latent samples")
-
+    mu_q, logvar_q = proposal
+    mu_p, logvar_p = (torch.zeros_like(mu_q), torch.zeros_like(mu_q)) if prior is None else prior
     std_q = (0.5 * logvar_q).exp()
     log_weights = []
     for start in range(0, num_samples, chunk_size):
@@ -73,11 +64,7 @@ def importance_sampled_log_likelihood(
         eps = torch.randn((count, *mu_q.shape), dtype=mu_q.dtype, generator=generator).to(mu_q.device)
         z = mu_q + std_q * eps
         log_px = log_likelihood(z)
-        if not isinstance(log_px, torch.Tensor) or tuple(log_px.shape) != (count, mu_q.shape[0]):
-            got = tuple(log_px.shape) if isinstance(log_px, torch.Tensor) else type(log_px).__name__
-            raise ValueError(
-                f"log_likelihood must return a tensor of shape (samples, batch) = {(count, mu_q.shape[0])}, got {got}"
-            )
+        contracts.log_likelihood_samples(log_px, (count, mu_q.shape[0]))
         weight = log_px + gaussian_log_density(z, mu_p, logvar_p) - gaussian_log_density(z, mu_q, logvar_q)
         log_weights.append(weight)
     return log_mean_exp(torch.cat(log_weights), dim=0)

@@ -11,19 +11,17 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from cvae.checks import check_model_input, check_positive_int, check_sizes, check_tensor
+from cvae import contracts
+from cvae.checks import checked
+from cvae.data import IMAGE_SHAPE
 
 
+@checked(contracts.mlp)
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]``, activation between layers.
 
     No activation follows the last layer: callers add the output parameterization.
     """
-    sizes = check_sizes("sizes", sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"sizes needs an input and an output size, got {sizes}")
-    if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
-        raise TypeError(f"activation must be a torch.nn.Module class such as nn.ReLU, got {activation!r}")
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(fan_in, fan_out), activation()]
@@ -39,23 +37,18 @@ class GaussianEncoder(nn.Module):
     a constraint and makes the KL of :func:`cvae.distributions.gaussian_kl` cheap.
     """
 
+    @checked(contracts.gaussian_encoder_init)
     def __init__(self, input_dim: int, hidden_dims: Sequence[int], latent_dim: int) -> None:
         super().__init__()
-        self.input_dim = check_positive_int("input_dim", input_dim)
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        hidden = check_sizes("hidden_dims", hidden_dims)
-        self.body = nn.Sequential(mlp([input_dim, *hidden]), nn.ReLU())
-        self.mean = nn.Linear(hidden[-1], latent_dim)
-        self.log_variance = nn.Linear(hidden[-1], latent_dim)
+        self.input_dim = input_dim
+        self.latent_dim = latent_dim
+        self.body = nn.Sequential(mlp([input_dim, *hidden_dims]), nn.ReLU())
+        self.mean = nn.Linear(hidden_dims[-1], latent_dim)
+        self.log_variance = nn.Linear(hidden_dims[-1], latent_dim)
 
+    @checked(contracts.gaussian_encoder_forward)
     def forward(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """Map ``inputs`` of shape ``(B, input_dim)`` (or ``(B, ...)``, flattened) to ``(mu, logvar)``."""
-        check_tensor("inputs", inputs, floating=True)
-        if inputs.dim() < 2 or math.prod(inputs.shape[1:]) != self.input_dim:
-            raise ValueError(
-                f"inputs must have {self.input_dim} features per example, got shape {tuple(inputs.shape)}"
-            )
-        check_model_input("inputs", inputs, self)
         hidden = self.body(inputs.flatten(1))
         return self.mean(hidden), self.log_variance(hidden)
 
@@ -69,21 +62,14 @@ class BernoulliDecoder(nn.Module):
     :func:`cvae.distributions.bernoulli_log_likelihood` needs them for stability.
     """
 
-    def __init__(self, input_dim: int, hidden_dims: Sequence[int], output_shape: Sequence[int] = (1, 28, 28)) -> None:
+    @checked(contracts.bernoulli_decoder_init)
+    def __init__(self, input_dim: int, hidden_dims: Sequence[int], output_shape: Sequence[int] = IMAGE_SHAPE) -> None:
         super().__init__()
-        self.input_dim = check_positive_int("input_dim", input_dim)
-        self.output_shape = tuple(check_sizes("output_shape", output_shape))
-        pixels = 1
-        for n in self.output_shape:
-            pixels *= n
-        self.net = mlp([input_dim, *check_sizes("hidden_dims", hidden_dims, allow_empty=True), pixels])
+        self.input_dim = input_dim
+        self.output_shape = tuple(output_shape)
+        self.net = mlp([input_dim, *hidden_dims, math.prod(self.output_shape)])
 
+    @checked(contracts.bernoulli_decoder_forward)
     def forward(self, inputs: Tensor) -> Tensor:
         """Map ``(..., input_dim)`` to logits of shape ``(..., *output_shape)``."""
-        check_tensor("inputs", inputs, floating=True)
-        if inputs.dim() < 2 or inputs.shape[-1] != self.input_dim:
-            raise ValueError(
-                f"inputs must have shape (..., {self.input_dim}), got {tuple(inputs.shape)}"
-            )
-        check_model_input("inputs", inputs, self)
         return self.net(inputs).unflatten(-1, self.output_shape)

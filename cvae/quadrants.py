@@ -4,6 +4,10 @@ Explained in the chapter :chapter:`Structured output prediction <book/quadrants>
 Pyro's conventions (examples/cvae): 1 given quadrant = the bottom-left one; 2 = the left
 half; 3 = all but the bottom-right one. In the input the hidden pixels are set to -1, a
 value no pixel takes.
+
+Quadrant data enters the package here, so the task's own checks live here too:
+:func:`check_num_given` and :func:`check_quadrant_inputs`, which the contracts of the
+quadrant models (:mod:`cvae.contracts`) call.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import math
 import torch
 from torch import Tensor
 
-from cvae.checks import check_range, check_same_device, check_tensor
-from cvae.data import IMAGE_SHAPE, check_images
+from cvae import contracts
+from cvae.checks import check_tensor, checked
+from cvae.data import IMAGE_SHAPE
 
 
 QUADRANT_COUNTS = (1, 2, 3)
@@ -34,6 +39,7 @@ def check_num_given(num_given: object) -> int:
     return num_given
 
 
+@checked(contracts.quadrant_mask)
 def quadrant_mask(num_given: int) -> Tensor:
     """Boolean mask ``(1, 28, 28)`` of the *output* pixels y (True) when ``num_given`` quadrants are given.
 
@@ -42,7 +48,6 @@ def quadrant_mask(num_given: int) -> Tensor:
     quadrants (588 pixels), the right half (392) or the bottom-right quadrant (196).
     Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
     """
-    check_num_given(num_given)
     height, width = IMAGE_SHAPE[1:]
     given = torch.zeros(IMAGE_SHAPE, dtype=torch.bool)
     given[:, height // 2 :, : width // 2] = True  # bottom-left: always given
@@ -51,6 +56,12 @@ def quadrant_mask(num_given: int) -> Tensor:
     if num_given == 3:
         given[:, : height // 2, :] = True  # and the top half
     return ~given
+
+
+@checked(contracts.output_size)
+def output_size(num_given: int) -> int:
+    """``P``, the number of output pixels when ``num_given`` quadrants are given (588, 392 or 196)."""
+    return int(quadrant_mask(num_given).sum())
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,6 +75,7 @@ def _pixel_indices(num_given: int, device: torch.device) -> tuple[Tensor, Tensor
     return (~output).nonzero().squeeze(1).to(device), output.nonzero().squeeze(1).to(device)
 
 
+@checked(contracts.split_quadrants)
 def split_quadrants(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
     """Split digits into the input x (given quadrants) and the output y (the others).
 
@@ -79,8 +91,7 @@ def split_quadrants(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
 
     Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
     """
-    check_images("images", images)
-    _, output = _pixel_indices(check_num_given(num_given), images.device)
+    _, output = _pixel_indices(num_given, images.device)
     flat = images.flatten(1)
     inputs = flat.index_fill(1, output, HIDDEN_PIXEL_VALUE).view_as(images)
     return inputs, flat.index_select(1, output)
@@ -90,7 +101,7 @@ def check_quadrant_inputs(name: str, inputs: Tensor, num_given: int) -> Tensor:
     """Require inputs made by :func:`split_quadrants` for ``num_given``: ``(N, 1, 28, 28)``,
     given pixels in ``[0, 1]``, every output pixel ``-1``.
 
-    One pass of two min/max reductions (it runs on every training batch).
+    One pass of two min/max reductions: cheap enough for every batch a reader passes.
     Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
     """
     check_tensor(name, inputs, floating=True, finite=False)
@@ -119,6 +130,7 @@ def check_quadrant_inputs(name: str, inputs: Tensor, num_given: int) -> Tensor:
     return inputs
 
 
+@checked(contracts.join_quadrants)
 def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
     """Put output pixels back into the image: the inverse of :func:`split_quadrants`.
 
@@ -133,19 +145,6 @@ def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
 
     Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
     """
-    check_quadrant_inputs("inputs", inputs, num_given)
-    check_tensor("outputs", outputs, floating=True)
-    check_range("outputs", outputs, 0.0, 1.0)
-    check_same_device(("inputs", "outputs"), (inputs, outputs))
-    _, output = _pixel_indices(num_given, inputs.device)
-    expected = (len(inputs), len(output))
-    if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != expected:
-        raise ValueError(f"outputs must have shape (..., {expected[0]}, {expected[1]}), got {tuple(outputs.shape)}")
-    return _join_checked(inputs, outputs, num_given)
-
-
-def _join_checked(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
-    """:func:`join_quadrants` for arguments already checked (the structured models check a batch once per step)."""
     _, output = _pixel_indices(num_given, inputs.device)
     flat = inputs.flatten(1)
     flat = flat.expand(*outputs.shape[:-1], flat.shape[-1])

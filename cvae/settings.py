@@ -6,7 +6,7 @@
   read by :func:`data_root`.
 * ``CVAE_EPOCHS``: overrides every chapter's epoch budget; read by :func:`epochs`.
 * ``CVAE_DEVICE``: ``cpu``, ``cuda``, ``cuda:1`` ... (default: CUDA if present); read by
-  :func:`default_device`.
+  :func:`default_device`, which refuses other device types (``mps``, ``xla``, ``meta`` ...).
 
 Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
 """
@@ -22,7 +22,10 @@ import torch
 
 from cvae.checks import check_int, check_positive_int
 
+#: The values of ``CVAE_DATA``: the offline 5,000-digit sample, or full MNIST.
 DATA_SOURCES = ("sample", "mnist")
+#: The device types every model and loss here is tested on.
+TRAINING_DEVICES = ("cpu", "cuda")
 
 
 def data_source() -> str:
@@ -62,6 +65,11 @@ def default_device() -> torch.device:
             device = torch.device(requested)
         except RuntimeError:
             raise ValueError(f"CVAE_DEVICE={requested!r} is not a device name (try 'cpu' or 'cuda')") from None
+        if device.type not in TRAINING_DEVICES:
+            raise ValueError(
+                f"CVAE_DEVICE={requested!r}: this package trains on {' or '.join(TRAINING_DEVICES)} devices only "
+                f"(not {device.type}); unset CVAE_DEVICE or set it to cpu"
+            )
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"CVAE_DEVICE={requested!r} but PyTorch sees no CUDA device")
         return device

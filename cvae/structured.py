@@ -1,7 +1,7 @@
 r"""Structured output prediction :math:`p(y \mid x)`: the baseline, the CVAE, the GSNN and the hybrid of Sohn et al.
 
 Explained in the chapter :chapter:`Structured output prediction: completing digits <book/quadrants>`.
-The task (:func:`cvae.data.split_quadrants`): ``x`` is a digit with some quadrants
+The task (:func:`cvae.quadrants.split_quadrants`): ``x`` is a digit with some quadrants
 hidden (set to ``-1``), ``y`` the ``P`` hidden pixels, binarized. Every model here
 predicts all ``P`` pixels, and every log-likelihood is summed over them (nats per image).
 
@@ -33,71 +33,31 @@ predicts all ``P`` pixels, and every log-likelihood is summed over them (nats pe
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvae.checks import (
-    check_choice,
-    check_gaussian,
-    check_generator,
-    check_int,
-    check_model_input,
-    check_positive_int,
-    check_range,
-    check_same_device,
-    check_sizes,
-    check_tensor,
-)
-from cvae.quadrants import _join_checked, check_num_given, check_quadrant_inputs, quadrant_mask
+from cvae import contracts
+from cvae.checks import checked
+from cvae.data import IMAGE_PIXELS
 from cvae.distributions import GaussianParams, bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
+from cvae.elbo import elbo_terms
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import BernoulliDecoder, GaussianEncoder, mlp
-from cvae.data import IMAGE_PIXELS
-from cvae.elbo import elbo_terms
+from cvae.quadrants import join_quadrants, output_size
 
 ESTIMATORS = ("importance", "monte_carlo")
 
 
-def output_size(num_given: int) -> int:
-    """``P``, the number of output pixels when ``num_given`` quadrants are given (588, 392 or 196)."""
-    return int(quadrant_mask(num_given).sum())
-
-
-def check_alpha(alpha: object) -> float:
-    """Require the hybrid weight: a real number in ``[0, 1]``."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        raise TypeError(f"alpha must be a number in [0, 1], got {type(alpha).__name__}")
-    alpha = float(alpha)
-    if not 0.0 <= alpha <= 1.0:  # also refuses NaN
-        raise ValueError(f"alpha must be in [0, 1] (1: CVAE, 0: GSNN), got {alpha}")
-    return alpha
-
-
 class _QuadrantModel(nn.Module):
-    """What every quadrant model shares: its task (``num_given``) and the checks of a batch."""
+    """What every quadrant model shares: its task (``num_given``) and the ``P`` output pixels it predicts."""
 
     def __init__(self, num_given: int) -> None:
         super().__init__()
-        self.num_given = check_num_given(num_given)
+        self.num_given = num_given
         self.output_dim = output_size(num_given)
-
-    def check_batch(self, inputs: Tensor, targets: Tensor | None = None) -> None:
-        """Inputs from :func:`cvae.data.split_quadrants` for this model's ``num_given``; targets ``(B, P)`` in [0, 1]."""
-        check_quadrant_inputs("inputs", inputs, self.num_given)
-        if targets is None:
-            return
-        check_tensor("targets", targets, ndim=2, floating=True)
-        if tuple(targets.shape) != (len(inputs), self.output_dim):
-            raise ValueError(
-                f"targets must have shape (B, P) = ({len(inputs)}, {self.output_dim}) for "
-                f"num_given={self.num_given} and {len(inputs)} inputs, got {tuple(targets.shape)}"
-            )
-        check_same_device(("inputs", "targets"), (inputs, targets))
-        check_range("targets", targets, 0.0, 1.0)
 
 
 class Baseline(_QuadrantModel):
@@ -113,41 +73,41 @@ class Baseline(_QuadrantModel):
     minus the per-pixel binary cross-entropy, summed over the output pixels.
     """
 
+    @checked(contracts.baseline_init)
     def __init__(self, num_given: int, hidden_dims: Sequence[int] = (256, 256)) -> None:
         super().__init__(num_given)
-        self.hidden_dims = check_sizes("hidden_dims", hidden_dims)
+        self.hidden_dims = list(hidden_dims)
         self.net = mlp([IMAGE_PIXELS, *self.hidden_dims, self.output_dim])
 
     def constructor_args(self) -> dict:
         """The arguments that rebuild this architecture (stored in checkpoints)."""
         return {"num_given": self.num_given, "hidden_dims": list(self.hidden_dims)}
 
+    @checked(contracts.baseline_forward)
     def forward(self, inputs: Tensor) -> Tensor:
         """Logits ``(B, P)`` of the output pixels."""
-        check_tensor("inputs", inputs, floating=True, finite=False)  # values: check_batch, once per batch
-        if inputs.dim() < 2 or math.prod(inputs.shape[1:]) != IMAGE_PIXELS:
-            raise ValueError(f"inputs must have shape (B, 1, 28, 28) or (B, 784), got {tuple(inputs.shape)}")
-        check_model_input("inputs", inputs, self)
         return self.net(inputs.flatten(1))
 
+    @checked(contracts.baseline_loss_terms)
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         """Per-example BCE summed over output pixels (``loss``) and the log-likelihood it negates."""
-        self.check_batch(inputs, targets)
         log_likelihood = bernoulli_log_likelihood(self(inputs), targets)
         return {"loss": -log_likelihood, "log_likelihood": log_likelihood}
 
+    @checked(contracts.baseline_predict)
     @torch.no_grad()
     def predict(self, inputs: Tensor) -> Tensor:
         """The prediction :math:`\\hat y`: output pixel probabilities ``(B, P)``."""
-        self.check_batch(inputs)
         return torch.sigmoid(self(inputs))
 
+    @checked(contracts.baseline_log_likelihood)
     @torch.no_grad()
     def log_likelihood(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """The exact :math:`\\log p(y \\mid x)` per example, ``(B,)``, in nats."""
         return self.loss_terms(inputs, targets)["log_likelihood"]
 
 
+@checked(contracts.conditional_log_likelihood)
 def conditional_log_likelihood(
     log_likelihood: Callable[[Tensor], Tensor],
     prior: GaussianParams,
@@ -178,7 +138,6 @@ def conditional_log_likelihood(
     Returns:
         ``(B,)``, nats.
     """
-    check_gaussian("prior", prior)  # named here: with proposal=None the estimator would call it the proposal
     return importance_sampled_log_likelihood(
         log_likelihood,
         prior if proposal is None else proposal,
@@ -214,6 +173,7 @@ class StructuredCVAE(_QuadrantModel):
         num_particles: :math:`L`, the prior samples of the GSNN term.
     """
 
+    @checked(contracts.structured_cvae_init)
     def __init__(
         self,
         num_given: int,
@@ -225,14 +185,10 @@ class StructuredCVAE(_QuadrantModel):
         num_particles: int = 10,
     ) -> None:
         super().__init__(num_given)
-        if not isinstance(baseline, Baseline):
-            raise TypeError(f"baseline must be a cvae.structured.Baseline, got {type(baseline).__name__}")
-        if baseline.num_given != num_given:
-            raise ValueError(f"baseline was built for num_given={baseline.num_given}, this model for num_given={num_given}")
-        self.alpha = check_alpha(alpha)
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        self.hidden_dims = check_sizes("hidden_dims", hidden_dims)
-        self.num_particles = check_positive_int("num_particles", num_particles)
+        self.alpha = float(alpha)
+        self.latent_dim = latent_dim
+        self.hidden_dims = list(hidden_dims)
+        self.num_particles = num_particles
         self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
         self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
         self.recognition_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim) if self.alpha > 0 else None
@@ -255,16 +211,19 @@ class StructuredCVAE(_QuadrantModel):
         self.baseline.eval()
         return self
 
+    @checked(contracts.structured_cvae_prior)
     def prior(self, inputs: Tensor) -> GaussianParams:
-        r"""``(mu, logvar)`` of :math:`p(z \mid x)` from the input completed with :math:`\hat y(x)`."""
-        self.check_batch(inputs)
-        return self._prior(inputs)
+        r"""The prior network :math:`p(z \mid x)`: ``(mu, logvar)`` from the input completed with :math:`\hat y(x)`."""
+        with torch.no_grad():
+            guess = torch.sigmoid(self.baseline(inputs))
+        return self.prior_net(join_quadrants(inputs, guess, self.num_given))
 
+    @checked(contracts.structured_cvae_recognize)
     def recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
-        r"""``(mu, logvar)`` of :math:`q(z \mid x, y)` from the whole digit."""
-        self.check_batch(inputs, targets)
-        return self._recognize(inputs, targets)
+        r"""The recognition network :math:`q(z \mid x, y)`: ``(mu, logvar)`` from the whole digit."""
+        return self.recognition_net(join_quadrants(inputs, targets, self.num_given))
 
+    @checked(contracts.structured_cvae_generate_logits)
     def generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
         r"""Logits of :math:`p(y \mid x, z)` for codes ``(B, d)`` or ``(S, B, d)``: shape ``(..., B, P)``.
 
@@ -272,65 +231,45 @@ class StructuredCVAE(_QuadrantModel):
         each of the ``S`` codes: the first layer's product splits into an ``x`` part
         (computed once per input) and a ``z`` part (once per code).
         """
-        self.check_batch(inputs)
-        check_tensor("z", z, floating=True)
-        if z.dim() < 2 or z.shape[-2:] != (len(inputs), self.latent_dim):
-            raise ValueError(f"z must have shape (..., {len(inputs)}, {self.latent_dim}), got {tuple(z.shape)}")
-        check_model_input("inputs", inputs, self)
-        check_model_input("z", z, self)
-        return self._generate_logits(inputs, z)
-
-    # Unchecked versions: loss_terms, sample and log_likelihood check a batch once, then call these.
-    def _prior(self, inputs: Tensor) -> GaussianParams:
-        with torch.no_grad():
-            guess = torch.sigmoid(self.baseline(inputs))
-        return self.prior_net(_join_checked(inputs, guess, self.num_given))
-
-    def _recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
-        if self.recognition_net is None:
-            raise RuntimeError("a GSNN (alpha=0) has no recognition network; use estimator='monte_carlo'")
-        return self.recognition_net(_join_checked(inputs, targets, self.num_given))
-
-    def _generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
         first, rest = self.generation_net.net[0], self.generation_net.net[1:]
         weight_x, weight_z = first.weight.split([IMAGE_PIXELS, self.latent_dim], dim=1)
         from_x = F.linear(inputs.flatten(1), weight_x, first.bias)
         return rest(from_x + F.linear(z, weight_z))
 
+    @checked(contracts.structured_cvae_loss_terms)
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
-        r"""Per-example terms: ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}} - (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.
+        r"""Per-example terms of the hybrid objective, and ``loss``, its negative, which training minimizes.
 
+        ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}} - (1-\alpha) \mathcal L_{\mathrm{GSNN}}`.
         With ``alpha > 0`` also ``elbo`` (:math:`\mathcal L_{\mathrm{CVAE}}`, one sample of
         :math:`q`), ``reconstruction`` and ``kl``; with ``alpha < 1`` also ``gsnn``
         (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples).
         """
-        self.check_batch(inputs, targets)
-        mu_p, logvar_p = self._prior(inputs)
+        mu_p, logvar_p = self.prior(inputs)
         terms: dict[str, Tensor] = {}
         loss = torch.zeros(len(inputs), dtype=inputs.dtype, device=inputs.device)
         if self.alpha > 0:
-            mu_q, logvar_q = self._recognize(inputs, targets)
-            logits = self._generate_logits(inputs, reparameterize(mu_q, logvar_q))
+            mu_q, logvar_q = self.recognize(inputs, targets)
+            logits = self.generate_logits(inputs, reparameterize(mu_q, logvar_q))
             terms = elbo_terms(logits, targets, gaussian_kl(mu_q, logvar_q, mu_p, logvar_p))
             loss = loss + self.alpha * terms.pop("loss")
         if self.alpha < 1:
             shape = (self.num_particles, *mu_p.shape)
             z = reparameterize(mu_p.expand(shape), logvar_p.expand(shape))
-            gsnn = log_mean_exp(bernoulli_log_likelihood(self._generate_logits(inputs, z), targets), dim=0)
+            gsnn = log_mean_exp(bernoulli_log_likelihood(self.generate_logits(inputs, z), targets), dim=0)
             terms["gsnn"] = gsnn
             loss = loss - (1 - self.alpha) * gsnn
         return {"loss": loss, **terms}
 
+    @checked(contracts.structured_cvae_sample)
     @torch.no_grad()
     def sample(self, inputs: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
-        r"""Output pixel probabilities ``(S, B, P)`` decoded from :math:`z_s \sim p(z \mid x)`: ``S`` completions per input."""
-        self.check_batch(inputs)
-        check_positive_int("num_samples", num_samples)
-        check_generator("generator", generator)
-        mu, logvar = self._prior(inputs)
+        r"""``S`` completions per input: output pixel probabilities ``(S, B, P)`` from :math:`z_s \sim p(z \mid x)`."""
+        mu, logvar = self.prior(inputs)
         eps = torch.randn((num_samples, *mu.shape), generator=generator).to(mu.device)
-        return torch.sigmoid(self._generate_logits(inputs, mu + (0.5 * logvar).exp() * eps))
+        return torch.sigmoid(self.generate_logits(inputs, mu + (0.5 * logvar).exp() * eps))
 
+    @checked(contracts.structured_cvae_log_likelihood)
     @torch.no_grad()
     def log_likelihood(
         self,
@@ -346,17 +285,10 @@ class StructuredCVAE(_QuadrantModel):
         ``estimator``: ``"importance"`` (proposal :math:`q(z \mid x, y)`) or
         ``"monte_carlo"`` (samples from the prior network).
         """
-        self.check_batch(inputs, targets)
-        check_choice("estimator", estimator, ESTIMATORS)
-        if estimator == "importance" and self.recognition_net is None:
-            raise ValueError(
-                "estimator='importance' needs q(z | x, y), but a GSNN (alpha=0) has no recognition network: "
-                "use estimator='monte_carlo'"
-            )
-        prior = self._prior(inputs)
-        proposal = self._recognize(inputs, targets) if estimator == "importance" else None
+        prior = self.prior(inputs)
+        proposal = self.recognize(inputs, targets) if estimator == "importance" else None
         return conditional_log_likelihood(
-            lambda z: bernoulli_log_likelihood(self._generate_logits(inputs, z), targets),
+            lambda z: bernoulli_log_likelihood(self.generate_logits(inputs, z), targets),
             prior,
             proposal,
             num_samples=num_samples,
@@ -365,6 +297,7 @@ class StructuredCVAE(_QuadrantModel):
         )
 
 
+@checked(contracts.negative_conditional_log_likelihood)
 def negative_conditional_log_likelihood(
     model: Baseline | StructuredCVAE,
     inputs: Tensor,
@@ -381,15 +314,6 @@ def negative_conditional_log_likelihood(
     estimated with ``num_samples`` draws for a :class:`StructuredCVAE`, reproducibly
     from ``seed``.
     """
-    if not isinstance(model, (Baseline, StructuredCVAE)):
-        raise TypeError(f"model must be a Baseline or a StructuredCVAE, got {type(model).__name__}")
-    check_choice("estimator", estimator, ESTIMATORS)
-    check_positive_int("num_samples", num_samples)
-    check_positive_int("batch_size", batch_size)
-    check_int("seed", seed)
-    model.check_batch(inputs, targets)
-    if not len(inputs):
-        raise ValueError("inputs is empty: there is no example to score")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training

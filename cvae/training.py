@@ -4,6 +4,12 @@ Explained in the chapter :chapter:`The VAE on MNIST <book/vae>` (section *Traini
 A model takes part by defining ``loss_terms(*batch) -> dict`` of per-example tensors
 with a ``"loss"`` entry to minimize (the negative ELBO for the VAEs); every other entry
 (reconstruction, KL, error rate ...) is averaged and recorded too.
+
+:func:`fit` is built from small parts: :func:`train_step` (one optimizer step, one read
+of the results from the device), :func:`evaluate` (validation), :class:`History`
+(learning curves), best-weights tracking with early stopping, divergence detection and
+checkpoints. It validates the whole data set once, against the model's ``loss_terms``
+contract, before the first step; the steps themselves run no checks.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +25,22 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from cvae.checkpoints import save_checkpoint
-from cvae.checks import check_choice, check_positive_float, check_positive_int
+from cvae.checkpoints import save_checkpoint, writable_file
+from cvae.checks import checked_region, check_choice, check_positive_float, check_positive_int, validation_enabled
 from cvae.data import Batches
 from cvae.settings import default_device
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the model holds its last good weights."""
+    """The loss or the weights became NaN or infinite; the model holds its best weights so far."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C; the model holds its best weights, ``history`` the epochs run."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
 
 
 @dataclass
@@ -112,47 +127,145 @@ def adam(model: nn.Module, learning_rate: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=learning_rate, fused=fused)
 
 
+def _batch_sums(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The sum over the batch of every term, read from the device in one transfer."""
+    sums = torch.stack([value.detach().float().sum() for value in terms.values()]).tolist()
+    return dict(zip(terms, sums))
+
+
+def _check_model(model: object) -> None:
+    if not callable(getattr(model, "loss_terms", None)):
+        raise TypeError(f"model must define loss_terms(*batch); {type(model).__name__} does not")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Batches, device: torch.device | None = None) -> dict[str, float]:
     """Mean of every per-example loss term over ``batches``, in evaluation mode."""
+    _check_model(model)
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
     count = 0
     for batch in batches:
-        terms = model.loss_terms(*_move(batch, device))
-        for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + float(value.sum())
+        for name, value in _batch_sums(model.loss_terms(*_move(batch, device))).items():
+            sums[name] = sums.get(name, 0.0) + value
         count += len(batch[0])
     model.train(was_training)
+    if not count:
+        raise ValueError("batches holds no examples: there is nothing to evaluate")
     return {name: total / count for name, total in sums.items()}
 
 
 def train_step(
     model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, ...], precision: str = "fp32"
-) -> dict[str, torch.Tensor]:
-    """One Adam step on the mean of ``model.loss_terms(*batch)["loss"]``; returns the detached terms.
+) -> dict[str, float]:
+    """One Adam step on the mean of ``model.loss_terms(*batch)["loss"]``; returns the batch sum of every term.
 
-    A non-finite loss is not applied: the parameters are left as they were and the
-    terms returned show it (:func:`fit` then stops with :class:`TrainingDiverged`).
-    This is the step :mod:`cvae.bench` times.
+    The sums come back from the device in one transfer (the step's only host
+    synchronisation). A non-finite loss is not applied: the parameters are left as
+    they were and the returned ``"loss"`` shows it (:func:`fit` then stops with
+    :class:`TrainingDiverged`). This is the step :mod:`cvae.bench` times.
     """
-    if not hasattr(model, "loss_terms"):
-        raise TypeError(f"model must define loss_terms(*batch); {type(model).__name__} does not")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    if not isinstance(batch, tuple) or not batch or not all(isinstance(t, torch.Tensor) for t in batch):
-        raise TypeError("batch must be a non-empty tuple of tensors (one element of cvae.data.Batches)")
-    device = batch[0].device
-    with autocast(device, precision):
+    if validation_enabled():
+        _check_model(model)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if not isinstance(batch, tuple) or not batch or not all(isinstance(t, torch.Tensor) for t in batch):
+            raise TypeError("batch must be a non-empty tuple of tensors (one element of cvae.data.Batches)")
+    with autocast(batch[0].device, precision):
         terms = model.loss_terms(*batch)
-    loss = terms["loss"].mean()
-    optimizer.zero_grad(set_to_none=True)
-    if torch.isfinite(loss):
-        loss.backward()
+    sums = _batch_sums(terms)
+    if math.isfinite(sums["loss"]):
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].mean().backward()
         optimizer.step()
-    return {name: value.detach() for name, value in terms.items()}
+    return sums
+
+
+def _check_fit_arguments(model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed) -> None:
+    _check_model(model)
+    for name, batches in (("train", train), ("validation", validation)):
+        if batches is None and name == "validation":
+            continue
+        if not isinstance(batches, Batches):
+            raise TypeError(f"{name} must be cvae.data.Batches{' or None' if name == 'validation' else ''}, "
+                            f"got {type(batches).__name__}")
+        if len(batches) == 0:
+            raise ValueError(f"{name} has no batches ({len(batches.tensors[0])} examples, batch_size="
+                             f"{batches.batch_size}, drop_last={batches.drop_last}): there is nothing to train on")
+    check_positive_int("epochs", epochs)
+    check_positive_float("learning_rate", learning_rate)
+    check_choice("precision", precision, PRECISIONS)
+    if patience is not None:
+        check_positive_int("patience", patience)
+    if checkpoint is not None and not isinstance(checkpoint, (str, Path)):
+        raise TypeError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
+    if checkpoint is not None:
+        writable_file("checkpoint", checkpoint)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+
+
+def _check_data(model: nn.Module, device: torch.device, *data: Batches | None) -> None:
+    """Run the model's ``loss_terms`` contract once on each whole data set: fit's one check of the data."""
+    contract = getattr(model.loss_terms, "contract", None)
+    if contract is None or not validation_enabled():
+        return
+    for batches in data:
+        if batches is not None:
+            contract(model, *(t.to(device) for t in batches.tensors))
+
+
+def _all_finite(model: nn.Module) -> bool:
+    """Whether every parameter is finite (one read from the device)."""
+    return bool(torch.stack([p.isfinite().all() for p in model.parameters()]).all())
+
+
+def _train_epoch(
+    model, optimizer, train: Batches, device, precision: str, bar: tqdm, first_loss: list[float]
+) -> dict[str, float]:
+    """One pass over ``train``; returns the per-example mean of every term (NaN if a step diverged).
+
+    ``first_loss`` receives the mean loss of the run's very first batch (the untrained model's).
+    """
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in train:
+        batch_sums = train_step(model, optimizer, _move(batch, device), precision)
+        if not first_loss:
+            first_loss.append(batch_sums["loss"] / len(batch[0]))
+        if not math.isfinite(batch_sums["loss"]):
+            return {name: math.nan for name in batch_sums}
+        for name, value in batch_sums.items():
+            sums[name] = sums.get(name, 0.0) + value
+        count += len(batch[0])
+        bar.update(1)
+        bar.set_postfix(loss=f"{sums['loss'] / count:.2f}", refresh=False)
+    return {name: total / count for name, total in sums.items()}
+
+
+@dataclass
+class _Best:
+    """The weights of the epoch with the lowest monitored loss so far."""
+
+    model: nn.Module
+    loss: float = math.inf
+    epoch: int = 0
+    state: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state = copy.deepcopy(self.model.state_dict())
+
+    def update(self, loss: float, epoch: int) -> bool:
+        if not loss < self.loss:
+            return False
+        self.loss, self.epoch, self.state = loss, epoch, copy.deepcopy(self.model.state_dict())
+        return True
+
+    def restore(self) -> None:
+        self.model.load_state_dict(self.state)
+        self.model.eval()
 
 
 def fit(
@@ -180,74 +293,98 @@ def fit(
       the default ``"fp32"`` gives the book's numbers on every machine.
     * With ``checkpoint`` (a file path) the best weights so far are saved there,
       atomically, whenever validation improves (:mod:`cvae.checkpoints`).
-    * A NaN or infinite loss stops training with :class:`TrainingDiverged`, after
-      restoring the last good weights (and leaving the last good checkpoint as it
-      was): nothing trained so far is lost.
+    * A NaN or infinite loss or weight stops training with :class:`TrainingDiverged`,
+      and Ctrl-C with :class:`TrainingInterrupted` (carrying the history so far): in
+      both cases the best weights are restored first and the last good checkpoint is
+      left as it was, so nothing trained so far is lost.
 
     Returns:
-        The :class:`History` of per-epoch means (the model is trained in place).
+        The :class:`History` of per-epoch means (the model is trained in place and
+        left in evaluation mode).
     """
-    if not hasattr(model, "loss_terms"):
-        raise TypeError(f"model must define loss_terms(*batch); {type(model).__name__} does not")
-    if not isinstance(train, Batches):
-        raise TypeError(f"train must be cvae.data.Batches, got {type(train).__name__}")
-    if validation is not None and not isinstance(validation, Batches):
-        raise TypeError(f"validation must be cvae.data.Batches or None, got {type(validation).__name__}")
-    check_positive_int("epochs", epochs)
-    check_positive_float("learning_rate", learning_rate)
-    check_choice("precision", precision, PRECISIONS)
-    if patience is not None:
-        check_positive_int("patience", patience)
-    if checkpoint is not None and not isinstance(checkpoint, (str, Path)):
-        raise TypeError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
-    device = torch.device(device) if device is not None else default_device()
+    _check_fit_arguments(model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed)
+    device = _device(device)
+    model.to(device)
+    _check_data(model, device, train, validation)
     settings = {"epochs": epochs, "learning_rate": learning_rate, "patience": patience, "seed": seed, "precision": precision}
 
     torch.manual_seed(seed)
-    model.to(device).train()
+    model.train()
     optimizer = adam(model, learning_rate)
-    history = History()
-    best_loss, best_state = math.inf, copy.deepcopy(model.state_dict())
+    history, best, first_loss = History(), _Best(model), []
     start = time.perf_counter()
     bar = tqdm(total=epochs * len(train), desc=description, disable=not progress, mininterval=0.5, leave=True)
+    epoch = 0
     try:
-        for epoch in range(1, epochs + 1):
-            sums: dict[str, float] = {}
-            count = 0
-            for batch in train:
-                terms = train_step(model, optimizer, _move(batch, device), precision)
-                mean_loss = terms["loss"].mean().item()
-                if not math.isfinite(mean_loss):
-                    model.load_state_dict(best_state)
-                    kept = f" (and are in {checkpoint})" if checkpoint is not None and history.best_epoch else ""
-                    raise TrainingDiverged(
-                        f"{description}: the loss became {mean_loss} in epoch {epoch}; "
-                        f"the weights of epoch {history.best_epoch} were restored{kept}. "
-                        "Try a smaller learning_rate."
-                    )
-                for name, value in terms.items():
-                    sums[name] = sums.get(name, 0.0) + float(value.sum())  # train_step detached them
-                count += len(batch[0])
-                bar.update(1)
-                bar.set_postfix(loss=f"{sums['loss'] / count:.2f}", refresh=False)
-            for name, total in sums.items():
-                history.train.setdefault(name, []).append(total / count)
-            monitored = history.train["loss"][-1]
-            if validation is not None:
-                for name, value in evaluate(model, validation, device).items():
-                    history.validation.setdefault(name, []).append(value)
-                monitored = history.validation["loss"][-1]
-                bar.set_postfix(loss=f"{history.train['loss'][-1]:.2f}", val=f"{monitored:.2f}")
-            if monitored < best_loss:
-                best_loss, history.best_epoch = monitored, epoch
-                best_state = copy.deepcopy(model.state_dict())
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, model, config=settings, history=history.as_dict())
-            elif patience is not None and epoch - history.best_epoch >= patience:
-                break
+        with checked_region():
+            for epoch in range(1, epochs + 1):
+                means = _train_epoch(model, optimizer, train, device, precision, bar, first_loss)
+                if not math.isfinite(means["loss"]) or not _all_finite(model):
+                    raise _diverged(description, means["loss"], epoch, best, checkpoint)
+                _record(history.train, means)
+                monitored = means["loss"]
+                if validation is not None:
+                    monitored = _record(history.validation, evaluate(model, validation, device))["loss"]
+                    bar.set_postfix(loss=f"{means['loss']:.2f}", val=f"{monitored:.2f}")
+                if not math.isfinite(monitored):
+                    raise _diverged(description, monitored, epoch, best, checkpoint)
+                if best.update(monitored, epoch):
+                    history.best_epoch = epoch
+                    if checkpoint is not None:
+                        save_checkpoint(checkpoint, model, config=settings, history=history.as_dict())
+                elif patience is not None and epoch - best.epoch >= patience:
+                    break
+    except KeyboardInterrupt:
+        best.restore()
+        history.seconds = time.perf_counter() - start
+        raise TrainingInterrupted(
+            f"{description}: interrupted in epoch {epoch}; the weights of epoch {best.epoch} were restored"
+            f"{_kept_in(checkpoint, best)}; the history of the finished epochs is in this error's .history",
+            history,
+        ) from None
     finally:
         bar.close()
-    model.load_state_dict(best_state)
-    model.eval()
+    best.restore()
     history.seconds = time.perf_counter() - start
+    _warn_if_training_got_worse(history, first_loss[0], description)
     return history
+
+
+def _warn_if_training_got_worse(history: History, first_loss: float, description: str) -> None:
+    """A run whose last epoch's training loss exceeds its first batch's by more than that loss itself went astray."""
+    last = history.train["loss"][-1]
+    if last > first_loss + abs(first_loss):
+        warnings.warn(
+            f"{description}: the training loss rose from {first_loss:.4g} (first batch) to {last:.4g} in epoch "
+            f"{history.epochs}; the learning rate is probably too large",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _device(device: torch.device | str | None) -> torch.device:
+    if device is None:
+        return default_device()
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a device name such as 'cpu' or 'cuda', got {device!r}") from None
+
+
+def _record(curves: dict[str, list[float]], means: dict[str, float]) -> dict[str, float]:
+    for name, value in means.items():
+        curves.setdefault(name, []).append(value)
+    return means
+
+
+def _kept_in(checkpoint: str | Path | None, best: _Best) -> str:
+    return f" (and are in {checkpoint})" if checkpoint is not None and best.epoch else ""
+
+
+def _diverged(description: str, value: float, epoch: int, best: _Best, checkpoint: str | Path | None) -> TrainingDiverged:
+    best.restore()
+    what = f"the loss became {value}" if not math.isfinite(value) else "the weights became NaN or infinite"
+    return TrainingDiverged(
+        f"{description}: {what} in epoch {epoch}; the weights of epoch {best.epoch} were restored"
+        f"{_kept_in(checkpoint, best)}. Try a smaller learning_rate."
+    )

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cvae.checks import check_generator, check_model_input, check_positive_int, check_sizes, check_tensor
-from cvae.data import IMAGE_PIXELS, check_images
+from cvae import contracts
+from cvae.checks import checked
+from cvae.data import IMAGE_PIXELS
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, reparameterize
 from cvae.elbo import elbo_terms
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import BernoulliDecoder, GaussianEncoder
+
 
 class VAE(nn.Module):
     r"""A VAE for binarized 28x28 digits with prior :math:`p(z) = \mathcal N(0, I)`.
@@ -25,36 +27,36 @@ class VAE(nn.Module):
     :math:`p(x \mid z)` a :class:`~cvae.networks.BernoulliDecoder`.
     """
 
+    @checked(contracts.vae_init)
     def __init__(self, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256)) -> None:
         super().__init__()
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        hidden = check_sizes("hidden_dims", hidden_dims)
-        self.encoder = GaussianEncoder(IMAGE_PIXELS, hidden, latent_dim)
-        self.decoder = BernoulliDecoder(latent_dim, hidden[::-1])
+        self.latent_dim = latent_dim
+        self.encoder = GaussianEncoder(IMAGE_PIXELS, hidden_dims, latent_dim)
+        self.decoder = BernoulliDecoder(latent_dim, hidden_dims[::-1])
 
+    @checked(contracts.vae_loss_terms)
     def loss_terms(self, images: Tensor) -> dict[str, Tensor]:
         """Per-example ELBO terms of binary ``images`` ``(B, 1, 28, 28)``, one sample of z each."""
-        check_model_input("images", check_images("images", images), self)
         mu, logvar = self.encoder(images)
         z = reparameterize(mu, logvar)
         return elbo_terms(self.decoder(z), images, gaussian_kl(mu, logvar))
 
+    @checked(contracts.vae_reconstruct)
     @torch.no_grad()
     def reconstruct(self, images: Tensor) -> Tensor:
         """Pixel probabilities decoded from the posterior mean of each image."""
-        check_model_input("images", check_images("images", images), self)
         mu, _ = self.encoder(images)
         return torch.sigmoid(self.decoder(mu))
 
+    @checked(contracts.vae_sample)
     @torch.no_grad()
     def sample(self, count: int, generator: torch.Generator | None = None) -> Tensor:
         """Pixel probabilities of ``count`` digits decoded from ``z ~ N(0, I)``."""
-        check_positive_int("count", count)
-        check_generator("generator", generator)
         device = next(self.parameters()).device
         z = torch.randn((count, self.latent_dim), generator=generator).to(device)
         return torch.sigmoid(self.decoder(z))
 
+    @checked(contracts.vae_log_likelihood)
     @torch.no_grad()
     def log_likelihood(self, images: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
         r"""Importance-sampled :math:`\log p(x)` per image with ``num_samples`` draws from :math:`q(z \mid x)`.
@@ -62,7 +64,6 @@ class VAE(nn.Module):
         See :func:`cvae.estimators.importance_sampled_log_likelihood`; with
         ``num_samples=1`` this is an unbiased estimate of the ELBO.
         """
-        check_model_input("images", check_images("images", images), self)
         proposal = self.encoder(images)
         return importance_sampled_log_likelihood(
             lambda z: bernoulli_log_likelihood(self.decoder(z), images),

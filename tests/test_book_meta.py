@@ -1,8 +1,11 @@
-"""Meta-tests of the book: the table of contents, the stored outputs, the strict build.
+"""Meta-tests of the book: the table of contents, the stored outputs, the Sphinx extensions,
+the strict build.
 
 The site shows the outputs stored in the notebooks (execution is off in _config.yml), so
 these tests make sure that what is stored is one clean, in-order run in a fresh kernel
-(``make execute``), and that a strict site build refuses a notebook that raised.
+(``make execute``), and that a strict site build refuses a notebook that raised. The
+table of contents is read by ``tools.toc``, the executor's reader (run from the repository
+root: ``python -m pytest``).
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
 import pytest
+import yaml
+from pybtex.database import parse_string
+
+from tools.toc import toc_docnames
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-TOOLS = BOOK / "_tools"
+EXTENSIONS = BOOK / "_ext"  # the book's Sphinx extensions (local_extensions in _config.yml)
 SKIPPED_DIRS = {"_build", ".ipynb_checkpoints"}
 ALLOWED_ERROR_TAG = "raises-exception"
 SKIP_EXECUTION_TAG = "skip-execution"  # nbclient's default: such cells are never run
@@ -31,16 +39,9 @@ def book_notebooks() -> list[Path]:
     )
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def toc_entries() -> list[str]:
-    """Every ``root`` and ``file`` of _toc.yml, relative to the repository, no suffix."""
-    return _load_tool("execute_notebooks").toc_entries(ROOT)
+    """Every page of _toc.yml, relative to the repository, no suffix: the executor's reader."""
+    return toc_docnames(ROOT)
 
 
 def load(path: Path) -> dict:
@@ -96,7 +97,7 @@ def test_outputs_are_one_in_order_run_in_a_fresh_kernel(path):
     counts = [c.get("execution_count") for c in run]
     assert counts == list(range(1, len(run) + 1)), (
         f"{path.name}: execution counts {counts}; a fresh-kernel run gives 1..{len(run)}. "
-        "Run `make execute` (or book/_tools/execute_notebooks.py) after editing"
+        "Run `make execute` (or python -m tools.execute_notebooks) after editing"
     )
     for cell in run:
         for output in cell.get("outputs", []):
@@ -119,11 +120,12 @@ def test_no_error_outputs_except_tagged(path):
     assert not bad, f"{path.name} stored errors in cells not tagged {ALLOWED_ERROR_TAG!r}: {bad}"
 
 
-# ------------------------------------------------------------- the Sphinx extension
+# ------------------------------------------------------------- the Sphinx extensions
 
 
-def load_extension():
-    spec = importlib.util.spec_from_file_location("notebook_checks_under_test", TOOLS / "notebook_checks.py")
+def load_extension(name: str = "notebook_checks") -> ModuleType:
+    """A module of book/_ext, loaded from its file (Sphinx finds it through local_extensions)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", EXTENSIONS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -171,6 +173,78 @@ def test_stored_errors_flags_untagged_and_ignores_tagged():
     assert stored_errors({"cells": []}) == []
 
 
+def sphinx_config(repository_url: str) -> SimpleNamespace:
+    """The part of the Sphinx config that jupyter-book fills from _config.yml's repository and launch_buttons."""
+    return SimpleNamespace(
+        html_theme_options={"repository_url": repository_url, "launch_buttons": {"colab_url": "https://colab"}},
+        myst_substitutions={"other": "kept"},
+    )
+
+
+def test_repository_buttons_and_clone_instruction_follow_the_one_setting():
+    follow = load_extension("book_site").follow_repository_url
+    unpublished = sphinx_config("")
+    follow(None, unpublished)
+    assert unpublished.html_theme_options["use_repository_button"] is False
+    assert unpublished.html_theme_options["launch_buttons"] == {}
+    assert "git clone" not in unpublished.myst_substitutions["source_folder"]
+    assert unpublished.myst_substitutions["other"] == "kept"
+
+    published = sphinx_config("https://github.com/someone/cvae-book/")
+    follow(None, published)
+    assert published.html_theme_options["use_repository_button"] is True
+    assert published.html_theme_options["launch_buttons"] == {"colab_url": "https://colab"}
+    assert "`git clone https://github.com/someone/cvae-book`" in published.myst_substitutions["source_folder"]
+
+
+def test_the_repository_address_is_one_setting():
+    """``repository.url`` stays empty until the book has a public repository (the old placeholder
+    cvae-book/cvae-book does not exist); _config.yml switches no button on by hand: they follow it."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert "cvae-book/cvae-book" not in (config["repository"]["url"] or "")
+    assert "use_repository_button" not in config.get("html", {}), "book_site sets it from repository.url"
+
+
+BIB = r"""
+@misc{one, author = {Subramanian, A. K.}, title = {B}, year = {2020}}
+@misc{two, author = {Kingma, Diederik P. and Welling, Max}, title = {A}, year = {2014}}
+@misc{many, author = {Kingma, D. and Rezende, D. and Welling, M.}, title = {C}, year = {2014}}
+@misc{group, author = {{Pyro contributors}}, title = {D}, year = {2020}}
+@misc{von, author = {van der Maaten, Laurens and Hinton, Geoffrey}, title = {E}, year = {2008}}
+@misc{twin1, author = {Doe, Jane}, title = {Second}, year = {2001}}
+@misc{twin2, author = {Doe, Jane}, title = {First}, year = {2001}}
+"""
+
+
+def test_bibliography_labels_read_like_author_year_citations():
+    book_site = load_extension("book_site")
+    book_site.register_author_year_style()
+    style = book_site.AuthorYearStyle()
+    formatted = style.format_entries(style.sort(parse_string(BIB, "bibtex").entries.values()))
+    assert [(entry.key, entry.label) for entry in formatted] == [
+        ("twin2", "Doe, 2001a"),
+        ("twin1", "Doe, 2001b"),
+        ("two", "Kingma and Welling, 2014"),
+        ("many", "Kingma et al., 2014"),
+        ("group", "Pyro contributors, 2020"),
+        ("one", "Subramanian, 2020"),
+        ("von", "van der Maaten and Hinton, 2008"),
+    ]
+
+
+# ------------------------------------------------------------------ the import path is left alone
+
+
+def test_nothing_edits_the_import_path():
+    """Tools run as ``python -m tools.<name>``, tests import them as a package, Sphinx loads
+    book/_ext through local_extensions: no module or notebook changes the import path."""
+    needle = "sys." + "path"
+    files = [*ROOT.glob("tools/**/*.py"), *EXTENSIONS.glob("*.py"), *ROOT.glob("tests/*.py"),
+             *ROOT.glob("cvae/**/*.py"), *BOOK.glob("*.ipynb"), ROOT / "Makefile"]
+    found = [str(path.relative_to(ROOT)) for path in files if needle in path.read_text(encoding="utf-8")]
+    assert not found, f"{needle} in {found}"
+
+
 # ---------------------------------------------------------------- strict site build
 
 
@@ -183,7 +257,7 @@ def write_book(folder: Path, cells: list[dict]) -> Path:
         '  execute_notebooks: "off"\n'
         "sphinx:\n"
         "  local_extensions:\n"
-        f"    notebook_checks: {json.dumps(str(TOOLS))}\n",
+        f"    notebook_checks: {json.dumps(str(EXTENSIONS))}\n",
         encoding="utf-8",
     )
     (folder / "_toc.yml").write_text("format: jb-book\nroot: chapter\n", encoding="utf-8")

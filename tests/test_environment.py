@@ -90,6 +90,9 @@ def test_key_pins():
     assert any(s.operator == "<" and s.version == "2" for s in jb), f"jupyter-book must be bounded <2, got {jb}"
     assert not jb.contains("2.0.0", prereleases=True) and not jb.contains("2.0.0a1", prereleases=True)
     assert jb.contains("1.0.4.post1")
+    # jupyter-book's loose bound on the theme pulls in releases that add a second search bar
+    for theme in ("sphinx-book-theme", "pydata-sphinx-theme"):
+        assert [s.operator for s in pip[theme]] == ["=="], f"{theme} must be pinned exactly, got {pip[theme]}"
 
 
 def test_python_version_agrees():

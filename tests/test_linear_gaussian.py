@@ -8,12 +8,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from cvae.linear_gaussian import (
-    ConditionalLinearGaussianModel,
-    LinearGaussianModel,
-    random_conditional_linear_gaussian,
-    random_linear_gaussian,
-)
+from cvae.linear_gaussian import LinearGaussianModel, random_linear_gaussian
 
 F64 = torch.float64
 
@@ -31,8 +26,8 @@ def model() -> LinearGaussianModel:
 
 
 @pytest.fixture
-def conditional() -> ConditionalLinearGaussianModel:
-    return random_conditional_linear_gaussian(data_dim=6, latent_dim=3, condition_dim=4, noise_std=0.7, seed=1)
+def conditional() -> LinearGaussianModel:
+    return random_linear_gaussian(data_dim=6, latent_dim=3, noise_std=0.7, seed=1, condition_dim=4)
 
 
 @pytest.fixture
@@ -42,10 +37,10 @@ def data(model: LinearGaussianModel) -> torch.Tensor:
 
 
 @pytest.fixture
-def conditional_data(conditional: ConditionalLinearGaussianModel) -> tuple[torch.Tensor, torch.Tensor]:
+def conditional_data(conditional: LinearGaussianModel) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(3)
     c = torch.randn(8, conditional.condition_dim, dtype=F64, generator=generator)
-    _, x = conditional.sample(c, generator)
+    _, x = conditional.sample(c=c, generator=generator)
     return x, c
 
 
@@ -173,13 +168,13 @@ def test_conditional_log_evidence_matches_multivariate_normal(conditional, condi
     covariance = m.W @ m.W.T + m.noise_var * torch.eye(m.data_dim, dtype=F64)
     mean = c @ (m.W @ m.A + m.U).T + m.b
     expected = MultivariateNormal(mean, covariance).log_prob(x)
-    torch.testing.assert_close(m.log_evidence(x, c), expected, rtol=0, atol=1e-10)
+    torch.testing.assert_close(m.log_evidence(x, c=c), expected, rtol=0, atol=1e-10)
 
 
 def test_conditional_posterior_matches_joint_gaussian_conditioning(conditional, conditional_data):
     x, c = conditional_data
     m = conditional
-    mean, covariance = m.posterior(x, c)
+    mean, covariance = m.posterior(x, c=c)
     expected_mean, expected_cov = joint_gaussian_posterior(c @ m.A.T, m.W, c @ m.U.T + m.b, m.noise_var, x)
     torch.testing.assert_close(mean, expected_mean, rtol=0, atol=1e-10)
     torch.testing.assert_close(covariance, expected_cov, rtol=0, atol=1e-10)
@@ -188,12 +183,12 @@ def test_conditional_posterior_matches_joint_gaussian_conditioning(conditional, 
 def test_conditional_elbo_bound_and_gap(conditional, conditional_data):
     x, c = conditional_data
     q_mean, q_logvar = random_q(x.shape[0], conditional.latent_dim, seed=16)
-    elbo = conditional.elbo(x, c, q_mean, q_logvar)
-    log_px = conditional.log_evidence(x, c)
-    kl = conditional.kl_to_posterior(x, c, q_mean, q_logvar)
+    elbo = conditional.elbo(x, q_mean, q_logvar, c=c)
+    log_px = conditional.log_evidence(x, c=c)
+    kl = conditional.kl_to_posterior(x, q_mean, q_logvar, c=c)
     assert bool((elbo < log_px).all())
     torch.testing.assert_close(log_px - elbo, kl, rtol=0, atol=1e-10)
-    mean, covariance = conditional.posterior(x, c)
+    mean, covariance = conditional.posterior(x, c=c)
     q = MultivariateNormal(q_mean, torch.diag_embed(q_logvar.exp()))
     torch.testing.assert_close(kl, kl_divergence(q, MultivariateNormal(mean, covariance)), rtol=0, atol=1e-10)
 
@@ -211,40 +206,60 @@ def test_conditional_elbo_uses_the_conditional_prior(conditional, conditional_da
     squared = (x - decoder_mean).pow(2).sum(-1) + (q_logvar.exp() * conditional.W.pow(2).sum(0)).sum(-1)
     s2 = conditional.noise_var
     expected_ll = -0.5 * (conditional.data_dim * math.log(2 * math.pi * s2) + squared / s2)
-    torch.testing.assert_close(conditional.elbo(x, c, q_mean, q_logvar), expected_ll - kl, rtol=0, atol=1e-10)
+    torch.testing.assert_close(conditional.elbo(x, q_mean, q_logvar, c=c), expected_ll - kl, rtol=0, atol=1e-10)
 
 
 def test_conditional_gap_closes_at_a_diagonal_posterior():
-    m = random_conditional_linear_gaussian(5, 2, 3, noise_std=0.4, seed=18, orthogonal_columns=True)
+    m = random_linear_gaussian(5, 2, noise_std=0.4, seed=18, condition_dim=3, orthogonal_columns=True)
     generator = torch.Generator().manual_seed(19)
     c = torch.nn.functional.one_hot(torch.arange(3), 3).to(F64)
-    _, x = m.sample(c, generator)
-    mean, covariance = m.posterior(x, c)
+    _, x = m.sample(c=c, generator=generator)
+    mean, covariance = m.posterior(x, c=c)
     logvar = covariance.diagonal().log().expand_as(mean)
-    torch.testing.assert_close(m.elbo(x, c, mean, logvar), m.log_evidence(x, c), rtol=0, atol=1e-10)
+    torch.testing.assert_close(m.elbo(x, mean, logvar, c=c), m.log_evidence(x, c=c), rtol=0, atol=1e-10)
 
 
 def test_conditional_monte_carlo_elbo_converges(conditional, conditional_data):
     x, c = conditional_data
     q_mean, q_logvar = random_q(x.shape[0], conditional.latent_dim, seed=20)
     num_samples = 4_000
-    weights = conditional.log_weights(x, c, q_mean, q_logvar, num_samples, torch.Generator().manual_seed(21))
+    weights = conditional.log_weights(x, q_mean, q_logvar, num_samples, torch.Generator().manual_seed(21), c=c)
     standard_error = weights.std(0) / math.sqrt(num_samples)
-    error = (weights.mean(0) - conditional.elbo(x, c, q_mean, q_logvar)).abs()
+    error = (weights.mean(0) - conditional.elbo(x, q_mean, q_logvar, c=c)).abs()
     assert bool((error < 5 * standard_error).all()), (error, standard_error)
-    estimate = conditional.elbo_monte_carlo(x, c, q_mean, q_logvar, num_samples, torch.Generator().manual_seed(21))
+    estimate = conditional.elbo_monte_carlo(x, q_mean, q_logvar, num_samples, torch.Generator().manual_seed(21), c=c)
     torch.testing.assert_close(estimate, weights.mean(0), rtol=0, atol=1e-12)
+
+
+def test_conditional_sample_takes_its_size_from_c(conditional, conditional_data):
+    _, c = conditional_data
+    z1, x1 = conditional.sample(c=c, generator=torch.Generator().manual_seed(25))
+    z2, x2 = conditional.sample(len(c), torch.Generator().manual_seed(25), c=c)
+    assert torch.equal(z1, z2) and torch.equal(x1, x2)
+    assert z1.shape == (len(c), conditional.latent_dim) and x1.shape == (len(c), conditional.data_dim)
+
+
+def test_random_constructor_draws_w_first_then_a_u_b():
+    # The book's numbers depend on this order: W, then (with a condition) A and U, then b.
+    plain = random_linear_gaussian(5, 2, 0.3, seed=3)
+    conditioned = random_linear_gaussian(5, 2, 0.3, seed=3, condition_dim=4)
+    generator = torch.Generator().manual_seed(3)
+    W, A, U, b = (torch.randn(*shape, dtype=F64, generator=generator) for shape in [(5, 2), (2, 4), (5, 4), (5,)])
+    assert torch.equal(conditioned.W, W) and torch.equal(conditioned.A, A)
+    assert torch.equal(conditioned.U, U) and torch.equal(conditioned.b, b)
+    assert torch.equal(plain.W, W) and plain.A is None and plain.U is None
+    assert (plain.condition_dim, conditioned.condition_dim) == (0, 4)
 
 
 def test_conditional_with_zero_condition_maps_is_the_unconditional_model(model, data):
     A = torch.zeros(model.latent_dim, 2, dtype=F64)
     U = torch.zeros(model.data_dim, 2, dtype=F64)
-    m = ConditionalLinearGaussianModel(A, model.W, U, model.b, model.noise_std)
+    m = LinearGaussianModel(model.W, model.b, model.noise_std, A=A, U=U)
     c = torch.randn(data.shape[0], 2, dtype=F64)
     q_mean, q_logvar = random_q(data.shape[0], model.latent_dim, seed=22)
-    torch.testing.assert_close(m.log_evidence(data, c), model.log_evidence(data), rtol=0, atol=1e-12)
+    torch.testing.assert_close(m.log_evidence(data, c=c), model.log_evidence(data), rtol=0, atol=1e-12)
     torch.testing.assert_close(
-        m.elbo(data, c, q_mean, q_logvar), model.elbo(data, q_mean, q_logvar), rtol=0, atol=1e-12
+        m.elbo(data, q_mean, q_logvar, c=c), model.elbo(data, q_mean, q_logvar), rtol=0, atol=1e-12
     )
 
 
@@ -269,11 +284,15 @@ def test_model_rejects_bad_parameters():
     with pytest.raises(ValueError, match="W must have 2 dimensions"):
         LinearGaussianModel(torch.zeros(4, dtype=F64), b, 0.5)
     with pytest.raises(ValueError, match="A must have"):
-        ConditionalLinearGaussianModel(torch.zeros(3, 2, dtype=F64), W, torch.zeros(4, 2, dtype=F64), b, 0.5)
+        LinearGaussianModel(W, b, 0.5, A=torch.zeros(3, 2, dtype=F64), U=torch.zeros(4, 2, dtype=F64))
     with pytest.raises(ValueError, match="U must have"):
-        ConditionalLinearGaussianModel(torch.zeros(2, 2, dtype=F64), W, torch.zeros(5, 2, dtype=F64), b, 0.5)
+        LinearGaussianModel(W, b, 0.5, A=torch.zeros(2, 2, dtype=F64), U=torch.zeros(5, 2, dtype=F64))
+    with pytest.raises(ValueError, match="give both A and U"):
+        LinearGaussianModel(W, b, 0.5, A=torch.zeros(2, 2, dtype=F64))
     with pytest.raises(ValueError, match="noise_std"):
         random_linear_gaussian(4, 2, noise_std=-1.0, seed=0)
+    with pytest.raises(ValueError, match="condition_dim must be >= 0"):
+        random_linear_gaussian(4, 2, noise_std=1.0, seed=0, condition_dim=-1)
     with pytest.raises(ValueError, match="latent_dim <= data_dim"):
         random_linear_gaussian(2, 3, noise_std=1.0, seed=0, orthogonal_columns=True)
 
@@ -312,14 +331,29 @@ def test_conditional_methods_reject_bad_inputs(conditional, conditional_data):
     x, c = conditional_data
     q_mean, q_logvar = random_q(x.shape[0], conditional.latent_dim, seed=24)
     with pytest.raises(ValueError, match="c must have 4 entries"):
-        conditional.log_evidence(x, c[:, :3])
+        conditional.log_evidence(x, c=c[:, :3])
     with pytest.raises(ValueError, match=r"batch sizes must match: x\(8, 6\), c\(5, 4\)"):
-        conditional.posterior(x, c[:5])
+        conditional.posterior(x, c=c[:5])
     with pytest.raises(TypeError, match="c must be float64"):
-        conditional.elbo(x, c.float(), q_mean, q_logvar)
+        conditional.elbo(x, q_mean, q_logvar, c=c.float())
     bad = c.clone()
     bad[1, 1] = float("inf")
     with pytest.raises(ValueError, match="c contains NaN or infinite"):
-        conditional.kl_to_posterior(x, bad, q_mean, q_logvar)
+        conditional.kl_to_posterior(x, q_mean, q_logvar, c=bad)
     with pytest.raises(ValueError, match="c must have 2 dimensions"):
-        conditional.sample(c[0])
+        conditional.sample(c=c[0])
+
+
+def test_c_is_required_exactly_for_a_conditional_model(model, data, conditional, conditional_data):
+    x, c = conditional_data
+    q_mean, q_logvar = random_q(x.shape[0], conditional.latent_dim, seed=26)
+    with pytest.raises(TypeError, match="c was given, but this model has no condition"):
+        model.log_evidence(data, c=c)
+    with pytest.raises(TypeError, match="c was given, but this model has no condition"):
+        model.prior(c)
+    with pytest.raises(TypeError, match="c is required: this model has a condition of 4 coordinates"):
+        conditional.elbo(x, q_mean, q_logvar)
+    with pytest.raises(TypeError, match="c is required"):
+        conditional.sample(8)
+    with pytest.raises(ValueError, match="n must be left out or equal c's 8 rows, got 3"):
+        conditional.sample(3, c=c)

@@ -5,6 +5,12 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 import torch
@@ -71,7 +77,8 @@ def test_first_run_writes_results_and_checkpoints(first_run):
     assert estimators == {"baseline": "exact", "cvae": "importance", "gsnn": "monte_carlo", "hybrid": "importance"}
     assert all(math.isnan(float(r["nll_importance"])) for r in rows if r["model"] == "gsnn")
     names = sorted(p.name for p in first_run.iterdir())
-    assert names == sorted(["results.csv"] + [f"{m}-q{k}.pt" for m in quadrants.MODELS for k in (1, 3)])  # no temp files
+    expected = [".lock", "results.csv"] + [f"{m}-q{k}.pt" for m in quadrants.MODELS for k in (1, 3)]
+    assert names == sorted(expected)  # no temporary files
 
 
 def test_checkpoints_load_weights_only_and_record_config_and_versions(first_run):
@@ -162,3 +169,133 @@ def test_bf16_training_runs_and_is_recorded_in_the_checkpoints(tmp_path, capsys)
     assert "precision 'bf16' (checkpoint) vs 'fp32' (this run)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16'"):
         QuadrantConfig(precision="fp16")
+
+
+# --------------------------------------------------------------- nothing lost, nothing silently wrong
+
+
+def test_a_run_of_other_quadrants_keeps_the_rows_already_there(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "merged")
+    (out / ".results.csv.k3j4h5g6.tmp").write_text("half a file")  # what a killed write leaves
+    (out / ".cvae-q2.pt.a1b2c3d4.tmp").write_bytes(b"half a checkpoint")
+    assert main([*TINY, "--quadrants", "2", "--out", str(out)]) == 0
+    assert "removed what interrupted writes left" in capsys.readouterr().out
+    rows = read_rows(out)
+    assert [(r["model"], r["num_given"]) for r in rows] == [(m, k) for k in ("1", "2", "3") for m in quadrants.MODELS]
+    assert [r for r in rows if r["num_given"] != "2"] == read_rows(first_run)  # untouched, not re-evaluated
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_results_and_checkpoints_get_the_users_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        assert main([*TINY, "--quadrants", "3", "--out", str(tmp_path)]) == 0
+    finally:
+        os.umask(previous)
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir() if p.name != ".lock"} == {"0o644"}
+
+
+def test_damaged_checkpoints_are_one_error_line(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "damaged")
+    data = bytearray((out / "gsnn-q1.pt").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (out / "gsnn-q1.pt").write_bytes(bytes(data))
+    (out / "cvae-q3.pt").unlink()
+    (out / "cvae-q3.pt").mkdir()
+    for quadrant, expected in (("1", "gsnn-q1.pt"), ("3", "cvae-q3.pt is a folder, not a checkpoint file")):
+        assert main([*TINY, "--quadrants", quadrant, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err
+    def scores(folder):
+        return [(r["model"], r["num_given"], r["nll"]) for r in read_rows(folder)]
+
+    assert scores(out) == scores(first_run)  # a refused run loses no row
+
+
+def test_checkpoints_with_nan_weights_are_refused(first_run, tmp_path, capsys):
+    from cvae.structured import Baseline
+    from cvae.training import History
+
+    out = copy_run(first_run, tmp_path / "nan")
+    model = Baseline(1, (16,))
+    with torch.no_grad():
+        next(model.parameters())[0, 0] = float("nan")
+    config = QuadrantConfig(
+        limit=200, epochs=1, patience=10, hidden_dims=(16,), latent_dim=2, num_particles=2, num_samples=5
+    )
+    save_trained(out / "baseline-q1.pt", "baseline", model, config, History())
+    assert main([*TINY, "--quadrants", "1", "--out", str(out)]) == 2
+    assert "baseline-q1.pt holds NaN or infinite weights" in capsys.readouterr().err
+
+
+PYTHON = [sys.executable, "-m", "cvae.experiments.quadrants"]
+
+
+def start_run(out, *args) -> subprocess.Popen:
+    """The command line in a child process that trains until stopped (no early stopping, a huge budget)."""
+    env = {**os.environ, "CVAE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+    env.pop("CVAE_EPOCHS", None)
+    command = [*PYTHON, *TINY, "--epochs", "100000", "--patience", "0", "--out", str(out), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for_training(process: subprocess.Popen) -> None:
+    """Read the child's output until it has loaded the data (it is training then); kill it after 60 s."""
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            if line.startswith("data:"):
+                time.sleep(0.5)
+                return
+    finally:
+        watchdog.cancel()
+    pytest.fail(f"the run ended early: {process.wait()} {process.stderr.read()}")
+
+
+@pytest.fixture
+def child():
+    processes = []
+    yield processes.append
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_ctrl_c_keeps_every_row_and_a_killed_run_leaves_the_folder_usable(first_run, tmp_path, capsys, child):
+    out = copy_run(first_run, tmp_path / "stopped")
+    before = (out / "results.csv").read_bytes()
+    run = start_run(out, "--quadrants", "2")
+    child(run)
+    wait_for_training(run)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=30) == 130
+    err = run.stderr.read()
+    assert err.startswith("error: interrupted; rerun to resume") and err.count("\n") == 1, err
+    assert (out / "results.csv").read_bytes() == before
+    killed = start_run(out, "--quadrants", "2")
+    child(killed)
+    wait_for_training(killed)
+    killed.kill()
+    killed.wait(timeout=10)
+    assert (out / "results.csv").read_bytes() == before
+    capsys.readouterr()
+    assert main([*TINY, "--quadrants", "1", "2", "3", "--out", str(out)]) == 0  # the lock died with the process
+    printed = capsys.readouterr().out
+    assert printed.count("resumed ") == 8 and printed.count("trained ") == 4
+    assert len(read_rows(out)) == 12
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, capsys, child):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)", str(tmp_path / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    child(holder)
+    assert holder.stdout.readline() == "locked\n"
+    assert main([*TINY, "--quadrants", "3", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: another run is using {tmp_path}") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]  # nothing trained, nothing written

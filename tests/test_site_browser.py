@@ -17,29 +17,36 @@ page it checks that
 * the console has no error (level SEVERE);
 * every same-origin link resolves (HTTP 200), and its ``#fragment``, for links in the
   page content, names an element of the target page;
-* notebook pages carry the launch (Colab, Binder) and download (.ipynb) buttons and the
-  repository link; exercise solutions (``{admonition}`` with ``:class: dropdown``) start
-  hidden and open on a click;
+* exactly one search field is visible, and no API entry has an empty "Bases:" line;
+* at 1400 px no element of the page's content is wider than the content column (neither
+  sticking out nor hidden behind a sideways scroll bar), and at 400 px (a phone) the page
+  is no wider than the window: each offender is named (the equation's number and TeX, the
+  code or output line, the table) with the section it is in;
+* text keeps its contrast and figures sit on a white card in light and dark mode;
+* notebook pages carry the download (.ipynb) button, and the repository and launch (Colab,
+  Binder) buttons exactly when ``repository: url:`` in ``_config.yml`` is set (the intro
+  says ``git clone`` only then); exercise solutions (``{admonition}`` with ``:class:
+  dropdown``) start hidden and open on a click;
+* the bibliography lists under its first heading exactly the works the pages cite, each
+  under the label its citations show, and the others under "Further reading";
 
-and saves a screenshot per page in ``_build/screenshots/`` (``<page>.png``), plus the
-chapters in dark mode (``<page>-dark.png``), where text and figures must stay legible.
+and saves screenshots of every page in light and dark mode at 1400 and 400 px in
+``_build/screenshots/`` (``<page>-<mode>-<width>.png``).
 
-Without Chromium (Debian: ``apt-get install chromium chromium-driver``) or selenium the
-tests are skipped, with the reason.
+Chromium is started by tests/conftest.py; without it (Debian: ``apt-get install chromium
+chromium-driver``) or selenium the tests are skipped, with the reason.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
+import html
 import http.server
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -49,40 +56,21 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools.toc import toc_docnames
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 HOST = "127.0.0.1"
-
-
-def find_binary(variable: str, default: str, *names: str) -> str:
-    """``$variable`` if set, else Debian's path, else the first of ``names`` on PATH."""
-    if os.environ.get(variable):
-        return os.environ[variable]
-    if Path(default).exists():
-        return default
-    return next((found for name in names if (found := shutil.which(name))), default)
-
-
-CHROMIUM = find_binary("CVAE_CHROMIUM", "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
-CHROMEDRIVER = find_binary("CVAE_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver")
-PAGE_TIMEOUT_S = 60
+WIDE, NARROW = 1400, 400  # window widths: a desktop, a phone
 
 
 # ------------------------------------------------------------------------------ the pages
 
 
-def toc_docnames() -> list[str]:
-    """Every page of _toc.yml (root first), as Sphinx docnames: the executor's one toc reader."""
-    spec = importlib.util.spec_from_file_location("execute_notebooks_for_browser", ROOT / "book" / "_tools" / "execute_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.toc_entries(ROOT)
-
-
-DOCNAMES = toc_docnames()
+DOCNAMES = toc_docnames(ROOT)  # every page of _toc.yml, root first
 
 
 def is_notebook(docname: str) -> bool:
@@ -90,8 +78,9 @@ def is_notebook(docname: str) -> bool:
 
 
 def repository_url() -> str:
+    """``repository: url:`` of _config.yml: "" while the book has no public repository."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    return config["repository"]["url"].rstrip("/")
+    return (config["repository"]["url"] or "").strip().rstrip("/")
 
 
 # ------------------------------------------------------------------- building the site
@@ -103,15 +92,6 @@ def newest_source_mtime() -> float:
     paths += [p for p in (ROOT / "book").rglob("*") if p.is_file() and not ignored & set(p.parts)]
     paths += list((ROOT / "cvae").rglob("*.py"))
     return max(p.stat().st_mtime for p in paths)
-
-
-@pytest.fixture(scope="session")
-def browser_available() -> None:
-    """Skip (before building anything) where Chromium, its driver or selenium is missing."""
-    for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not Path(binary).exists():
-            pytest.skip(f"{binary} not found: install it (Debian: apt-get install {package}) to test the site in a browser")
-    pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
 
 
 @pytest.fixture(scope="session")
@@ -136,16 +116,10 @@ def site(browser_available) -> Path:
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A plain static server: a page without a favicon of its own gets the browser's 404 for /favicon.ico."""
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
-
-    def send_head(self):
-        # Browsers ask every origin for /favicon.ico; the book has none (a hosting detail).
-        if self.path == "/favicon.ico" and not (Path(self.directory) / "favicon.ico").exists():
-            self.send_response(204)
-            self.end_headers()
-            return None
-        return super().send_head()
 
 
 @pytest.fixture(scope="session")
@@ -163,47 +137,10 @@ def server(site: Path):
 
 
 @pytest.fixture(scope="session")
-def driver(server: str):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_AVOID_STATS", "true")
-    profile = tempfile.mkdtemp(prefix="cvae-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--disable-default-apps",
-        "--disable-features=Translate,OptimizationHints,MediaRouter",
-        "--mute-audio",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        "--window-size=1280,1000",
-        f"--user-data-dir={profile}",
-        # the network stays closed: no name but 127.0.0.1 resolves
-        f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(PAGE_TIMEOUT_S)
-    browser.set_script_timeout(PAGE_TIMEOUT_S)
-    try:
-        set_mode(browser, server, "light")  # screenshots in a fixed mode, not the reader's
-        yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+def driver(chromium, server: str):
+    browser = chromium(width=WIDE, height=1000)
+    set_mode(browser, server, "light")  # a fixed mode, not the reader's
+    return browser
 
 
 def drain_logs(driver) -> None:
@@ -296,8 +233,93 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
 const images = [...document.images].map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0}));
 const links = [...document.querySelectorAll('a[href]')].map(a => ({
   href: a.href, inContent: !!a.closest('article'), text: a.textContent.trim().slice(0, 60)}));
+// autodoc's "Bases:" line with no base after it
+const emptyBases = [...article.querySelectorAll('dl.py > dd > p')]
+  .filter(p => /^Bases:\s*$/.test(p.textContent))
+  .map(p => p.closest('dl').querySelector('dt').id);
 return {math: math.length, mjx: document.querySelectorAll('mjx-container').length,
-        untypeset, texErrors, raw, images, links};
+        untypeset, texErrors, raw, images, links, emptyBases};
+"""
+
+# The search fields a reader sees: the theme's search "field" buttons and icons and any text
+# input for a search (the search dialog's own field stays hidden until it is opened).
+SEARCH_FIELDS = r"""
+return [...document.querySelectorAll('.search-button-field, .search-button, input[type=search], input[name=q]')]
+  .filter(e => e.getClientRects().length > 0 && e.offsetWidth > 0 && getComputedStyle(e).visibility !== 'hidden')
+  .map(e => {
+    const box = e.getBoundingClientRect();
+    const name = `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`;
+    return `${name} at (${Math.round(box.left)}, ${Math.round(box.top)})`;
+  });
+"""
+
+# What is wider than the room it has. arguments[0] == 'column': every element of the page's
+# content (the article) against the content column, including content hidden behind a
+# sideways scroll bar or cut off; 'viewport': every element of the page against the window
+# (what makes the page scroll sideways). Each offender once (not its children), described.
+OVERFLOWS = r"""
+const limit = arguments[0];
+const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const column = article.getBoundingClientRect();
+const viewport = document.documentElement.clientWidth;
+const squash = s => (s || '').replace(/\s+/g, ' ').trim();
+const section = el => {
+  const s = el.closest('section');
+  const h = s && s.querySelector('h1, h2, h3, h4');
+  return h ? squash(h.textContent).replace(/#$/, '') : '(top of the page)';
+};
+const describe = el => {
+  const math = el.closest('div.math, span.math') || el.querySelector('div.math, span.math');
+  if (math) {
+    let tex = '';
+    try { tex = MathJax.startup.document.getMathItemsWithin(math).map(m => m.math).join(' '); } catch (e) {}
+    const number = ((math.querySelector('.eqno') || {}).textContent || '').match(/\([^)]*\)/);
+    return 'equation ' + (number ? number[0] + ' ' : '') + (math.id ? '#' + math.id + ' ' : '') +
+           squash(tex || math.textContent).slice(0, 200);
+  }
+  const pre = el.closest('pre') || el.querySelector('pre');
+  if (pre) {
+    const longest = pre.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '');
+    const kind = pre.closest('.cell_output, .output') ? 'output' : 'code';
+    return kind + ' line of ' + longest.length + ' characters: ' + longest.trim().slice(0, 160);
+  }
+  const table = el.closest('table') || el.querySelector('table');
+  if (table) return 'table: ' + squash(table.textContent).slice(0, 160);
+  const image = el.tagName === 'IMG' ? el : el.querySelector('img');
+  if (image) return 'image ' + image.src.split('/').pop();
+  return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+         (el.classList.length ? '.' + [...el.classList].join('.') : '') + ': ' + squash(el.textContent).slice(0, 160);
+};
+// the width of what an element shows: for math the typeset formula (MathJax's invisible
+// assistive MathML, absolutely positioned, inflates scrollWidth), else scrollWidth
+const contentWidth = el => {
+  const formula = el.matches('span.math, div.math') && el.querySelector('mjx-math');
+  return formula ? Math.ceil(formula.getBoundingClientRect().width) : el.scrollWidth;
+};
+const found = new Map();
+const visit = el => {
+  const style = getComputedStyle(el);
+  if (style.display === 'none' || style.visibility === 'hidden' || style.position === 'fixed') return;
+  if (el.matches('mjx-assistive-mml, .visually-hidden, .sr-only, .headerlink')) return;
+  const box = el.getBoundingClientRect();
+  const clips = style.overflowX !== 'visible';  // nothing inside it can stick out of it
+  const out = limit === 'column'
+    ? box.width > 0 && (box.right > column.right + 1 || box.left < column.left - 1)
+    : box.width > 0 && box.right > viewport + 1;
+  const cut = limit === 'column' && clips && contentWidth(el) > el.clientWidth + 1;
+  if (out || cut) {
+    const room = limit === 'column' ? `${Math.round(column.width)} px column` : `${viewport} px window`;
+    const hidden = ['hidden', 'clip'].includes(style.overflowX) ? 'cut off' : 'scrolls sideways';
+    const how = out ? `${Math.round(box.width)} px wide, sticks out of the ${room}`
+                    : `${contentWidth(el)} px of content in ${el.clientWidth} px (${hidden})`;
+    const problem = {what: describe(el), section: section(el), how};
+    found.set(JSON.stringify(problem), problem);
+  } else if (!clips) {
+    [...el.children].forEach(visit);
+  }
+};
+[...(limit === 'column' ? article : document.body).children].forEach(visit);
+return {found: [...found.values()], pageWidth: document.documentElement.scrollWidth, viewport};
 """
 
 
@@ -349,7 +371,7 @@ def foreign(requests: list[str]) -> list[str]:
     return sorted(set(bad))
 
 
-def screenshot(driver, name: str, max_height: int = 6000) -> Path:
+def screenshot(driver, name: str, max_height: int = 8000) -> Path:
     """The whole page (up to ``max_height`` pixels), as a reader scrolling down sees it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / (name.replace("/", "_") + ".png")
@@ -371,7 +393,7 @@ def test_page(driver, server, link_cache, docname):
     drain_logs(driver)
     mathjax = load(driver, f"{server}/{docname}.html")
     facts = driver.execute_script(PAGE_FACTS)
-    screenshot(driver, docname)
+    search_fields = driver.execute_script(SEARCH_FIELDS)
     requests, failed = network_events(driver)
     console = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -394,60 +416,12 @@ def test_page(driver, server, link_cache, docname):
     broken_images = [i["src"] for i in facts["images"] if not i["ok"]]
     if broken_images:
         problems.append(f"images that did not load: {broken_images}")
+    if len(search_fields) != 1:
+        problems.append(f"{len(search_fields)} visible search fields, wanted one: {search_fields}")
+    if facts["emptyBases"]:
+        problems.append(f"an empty 'Bases:' line on {facts['emptyBases']}")
     problems += check_links(facts["links"], server, link_cache)
     assert not problems, f"{docname}.html:\n  " + "\n  ".join(problems)
-
-
-@pytest.mark.parametrize("docname", [d for d in DOCNAMES if is_notebook(d)])
-def test_notebook_page_buttons(driver, server, docname):
-    """Download as .ipynb, open in Colab / Binder, and the repository link."""
-    load(driver, f"{server}/{docname}.html")
-    hrefs = driver.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)")
-    repo = repository_url()
-    slug = urllib.parse.urlsplit(repo).path.strip("/")
-    wanted = {
-        "Colab": f"colab.research.google.com/github/{slug}/blob/",
-        "Binder": f"/v2/gh/{slug}/",
-        "download .ipynb": f"{server}/_sources/{docname}.ipynb",
-        "repository": repo,
-    }
-    missing = [name for name, part in wanted.items() if not any(part in h for h in hrefs)]
-    assert not missing, f"{docname}.html lacks the {missing} button(s)"
-    colab = next(h for h in hrefs if wanted["Colab"] in h)
-    assert colab.endswith(f"/{docname}.ipynb"), colab
-    status, _ = fetch(f"{server}/_sources/{docname}.ipynb")
-    assert status == 200, "the download button's .ipynb is not on the site"
-
-
-@pytest.mark.parametrize("docname", DOCNAMES)
-def test_solutions_start_hidden_and_open_on_click(driver, server, docname):
-    """Exercise solutions: ``{admonition} Solution`` with ``:class: dropdown`` (sphinx-togglebutton)."""
-    load(driver, f"{server}/{docname}.html")
-    count = driver.execute_script("return document.querySelectorAll('.admonition.dropdown').length")
-    if not count:
-        pytest.skip("no dropdown admonitions on this page")
-    from selenium.webdriver.common.by import By
-
-    for index in range(count):
-        state = driver.execute_script(
-            """
-            const box = document.querySelectorAll('.admonition.dropdown')[arguments[0]];
-            const body = [...box.children].filter(c => !c.classList.contains('admonition-title'));
-            return {hidden: box.classList.contains('toggle-hidden'),
-                    visible: body.some(c => c.getClientRects().length > 0 && c.offsetHeight > 0)};
-            """,
-            index,
-        )
-        assert state["hidden"] and not state["visible"], f"{docname}: dropdown #{index} is open before a click"
-        box = driver.find_elements(By.CSS_SELECTOR, ".admonition.dropdown")[index]
-        button = box.find_element(By.CSS_SELECTOR, "button.toggle-button, .admonition-title")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-        button.click()
-        opened = driver.execute_script(
-            "return !document.querySelectorAll('.admonition.dropdown')[arguments[0]].classList.contains('toggle-hidden')",
-            index,
-        )
-        assert opened, f"{docname}: dropdown #{index} did not open on a click"
 
 
 def luminance(css_color: str) -> float:
@@ -472,25 +446,158 @@ return {theme: document.documentElement.dataset.theme, page, text: getComputedSt
 """
 
 
-@pytest.mark.parametrize("mode", ["light", "dark"])
-def test_both_colour_modes_are_legible(driver, server, mode):
-    """Body text contrast and figures on a white card, in light and dark mode, for every chapter."""
-    chapters = [d for d in DOCNAMES if is_notebook(d)] or DOCNAMES[:1]
-    set_mode(driver, server, mode)
+def colour_problems(colours: dict, mode: str) -> list[str]:
+    """Body text contrast, and (dark mode) figures on a white card in their true colours."""
+    problems = []
+    if colours["theme"] != mode:
+        problems.append(f"data-theme is {colours['theme']!r}, wanted {mode!r}")
+    ratio = contrast(colours["page"], colours["text"])
+    if ratio < 4.5:
+        problems.append(f"text {colours['text']} on {colours['page']}: contrast {ratio:.1f} < 4.5")
+    for image in colours["images"]:
+        if mode == "dark" and (luminance(image["background"]) < 0.9 or image["filter"] not in ("none", "")):
+            problems.append(f"figure {image['src']} has background {image['background']}, "
+                            f"filter {image['filter']} in dark mode")
+    return problems
+
+
+def layout_problems(driver, width: int) -> list[str]:
+    """At WIDE nothing is wider than the content column; at NARROW the page is no wider than the window."""
+    limit = "column" if width == WIDE else "viewport"
+    result = driver.execute_script(OVERFLOWS, limit)
+    problems = [f"{o['what']} (in '{o['section']}'): {o['how']}" for o in result["found"]]
+    if limit == "viewport" and result["pageWidth"] > result["viewport"] and not problems:
+        problems.append(f"the page is {result['pageWidth']} px wide in a {result['viewport']} px window")
+    search_fields = driver.execute_script(SEARCH_FIELDS)
+    if len(search_fields) != 1:
+        problems.append(f"{len(search_fields)} visible search fields, wanted one: {search_fields}")
+    return problems
+
+
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_page_fits_the_window_in_both_colour_modes(driver, server, docname):
+    """Light and dark mode at 1400 and 400 px: the layout (in light mode; dark mode only recolours),
+    the colours, and a screenshot of each, ``_build/screenshots/<page>-<mode>-<width>.png``."""
+    problems = []
     try:
-        problems = []
-        for docname in chapters:
-            load(driver, f"{server}/{docname}.html")
-            colours = driver.execute_script(COLOURS)
-            assert colours["theme"] == mode, f"{docname}: data-theme is {colours['theme']!r}, wanted {mode!r}"
-            if mode == "dark":
-                screenshot(driver, f"{docname}-dark")
-            ratio = contrast(colours["page"], colours["text"])
-            if ratio < 4.5:
-                problems.append(f"{docname}: text {colours['text']} on {colours['page']}: contrast {ratio:.1f} < 4.5")
-            for image in colours["images"]:
-                if mode == "dark" and (luminance(image["background"]) < 0.9 or image["filter"] not in ("none", "")):
-                    problems.append(f"{docname}: figure {image['src']} has background {image['background']}, filter {image['filter']} in dark mode")
-        assert not problems, "\n".join(problems)
+        for mode in ("light", "dark"):
+            set_mode(driver, server, mode)
+            for width in (WIDE, NARROW):
+                driver.set_window_size(width, 1000)
+                load(driver, f"{server}/{docname}.html")
+                if mode == "light":
+                    problems += [f"{width} px: {problem}" for problem in layout_problems(driver, width)]
+                if width == WIDE:
+                    problems += [f"{mode} mode: {p}" for p in colour_problems(driver.execute_script(COLOURS), mode)]
+                screenshot(driver, f"{docname}-{mode}-{width}")
     finally:
+        driver.set_window_size(WIDE, 1000)
         set_mode(driver, server, "light")
+    assert not problems, f"{docname}.html: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+LAUNCHERS = ("colab.research.google.com", "mybinder.org", "/v2/gh/")
+
+
+@pytest.mark.parametrize("docname", [d for d in DOCNAMES if is_notebook(d)])
+def test_notebook_page_buttons(driver, server, docname):
+    """Download as .ipynb always; the repository link and Colab / Binder exactly when
+    ``repository: url:`` is set (no button may lead to an address that does not exist)."""
+    load(driver, f"{server}/{docname}.html")
+    hrefs = driver.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)")
+    assert f"{server}/_sources/{docname}.ipynb" in hrefs, f"{docname}.html lacks the download (.ipynb) button"
+    status, _ = fetch(f"{server}/_sources/{docname}.ipynb")
+    assert status == 200, "the download button's .ipynb is not on the site"
+    repo = repository_url()
+    if not repo:
+        offsite = [h for h in hrefs if any(part in h for part in LAUNCHERS) or "github.com" in h]
+        assert not offsite, f"{docname}.html links a repository or launcher while repository.url is empty: {offsite}"
+        return
+    slug = urllib.parse.urlsplit(repo).path.strip("/")
+    wanted = {"Colab": f"colab.research.google.com/github/{slug}/blob/", "Binder": f"/v2/gh/{slug}/",
+              "repository": repo}
+    missing = [name for name, part in wanted.items() if not any(part in h for h in hrefs)]
+    assert not missing, f"{docname}.html lacks the {missing} button(s)"
+    colab = next(h for h in hrefs if wanted["Colab"] in h)
+    assert colab.endswith(f"/{docname}.ipynb"), colab
+
+
+def test_intro_tells_how_to_get_the_source(driver, server):
+    """``git clone <the address>`` only when the book has a public repository."""
+    load(driver, f"{server}/{DOCNAMES[0]}.html")
+    text = driver.execute_script("return document.querySelector('article').innerText")
+    repo = repository_url()
+    if repo:
+        assert f"git clone {repo}" in text, f"the intro does not say `git clone {repo}`"
+    else:
+        assert "git clone" not in text, "the intro says `git clone` but the book has no repository address"
+
+
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_solutions_start_hidden_and_open_on_click(driver, server, docname):
+    """Exercise solutions: ``{admonition} Solution`` with ``:class: dropdown`` (sphinx-togglebutton)."""
+    load(driver, f"{server}/{docname}.html")
+    count = driver.execute_script("return document.querySelectorAll('.admonition.dropdown').length")
+    if not count:
+        pytest.skip("no dropdown admonitions on this page")
+    from selenium.webdriver.common.by import By
+
+    for index in range(count):
+        state = driver.execute_script(
+            """
+            const box = document.querySelectorAll('.admonition.dropdown')[arguments[0]];
+            const body = [...box.children].filter(c => !c.classList.contains('admonition-title'));
+            return {hidden: box.classList.contains('toggle-hidden'),
+                    visible: body.some(c => c.getClientRects().length > 0 && c.offsetHeight > 0)};
+            """,
+            index,
+        )
+        assert state["hidden"] and not state["visible"], f"{docname}: dropdown #{index} is open before a click"
+        box = driver.find_elements(By.CSS_SELECTOR, ".admonition.dropdown")[index]
+        button = box.find_element(By.CSS_SELECTOR, "button.toggle-button, .admonition-title")
+        # instantly: the theme scrolls smoothly, and a click during the scroll lands elsewhere
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", button)
+        button.click()
+        opened = driver.execute_script(
+            "return !document.querySelectorAll('.admonition.dropdown')[arguments[0]].classList.contains('toggle-hidden')",
+            index,
+        )
+        assert opened, f"{docname}: dropdown #{index} did not open on a click"
+
+
+# ------------------------------------------------------------------- the bibliography (built HTML)
+
+BIBLIOGRAPHY = "book/bibliography"
+CITATION_LINK = re.compile(  # a citation in the text: (the entry's id, the text shown)
+    r'<a class="reference internal" href="(?:[^"#]*/)?bibliography\.html#([^"]+)"[^>]*>(.*?)</a>', re.S)
+ENTRY = re.compile(  # an entry of the bibliography: (its id, its label)
+    r'<div class="citation" id="([^"]+)"[^>]*>\s*<span class="label">'
+    r'<span class="fn-bracket">\[</span>(.*?)<span', re.S)
+
+
+def plain_text(fragment: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
+def test_bibliography_lists_the_cited_works_under_their_citation_labels(site):
+    """Under the first heading ("every work the chapters cite") exactly the cited works; the
+    rest under "Further reading"; each label reads like the citations of it."""
+    page = (site / f"{BIBLIOGRAPHY}.html").read_text(encoding="utf-8")
+    cited_part, _, further_part = page.partition('id="further-reading"')
+    cited_list, further_list = dict(ENTRY.findall(cited_part)), dict(ENTRY.findall(further_part))
+    citations: dict[str, set[str]] = {}
+    for docname in DOCNAMES:
+        for target, text in CITATION_LINK.findall((site / f"{docname}.html").read_text(encoding="utf-8")):
+            citations.setdefault(target, set()).add(plain_text(text))
+    problems = [f"cited but not under the first heading: #{t} ({sorted(texts)})"
+                for t, texts in citations.items() if t not in cited_list]
+    problems += [f"listed under the first heading but cited nowhere: {label}"
+                 for t, label in cited_list.items() if t not in citations]
+    problems += [f"under 'Further reading' but cited: {label}" for t, label in further_list.items() if t in citations]
+    for target, texts in citations.items():
+        label = plain_text(cited_list.get(target, ""))
+        for text in texts:  # {cite:p}: the whole label; {cite:t}: its names, then its year
+            if label and text != label and not label.startswith(text + ",") and not label.endswith(", " + text):
+                problems.append(f"cited as {text!r} but listed as [{label}]")
+    assert cited_list, f"no entries found on {BIBLIOGRAPHY}.html"
+    assert not problems, "\n".join(problems)

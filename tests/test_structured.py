@@ -1,4 +1,4 @@
-"""The quadrant task (cvae.data) and the structured-prediction models and estimators (cvae.structured)."""
+"""The quadrant task (cvae.quadrants) and the structured-prediction models and estimators (cvae.structured)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from cvae.quadrants import check_quadrant_inputs, join_quadrants, quadrant_mask, split_quadrants
+from cvae.checks import validation
 from cvae.distributions import gaussian_log_density
+from cvae.quadrants import check_quadrant_inputs, join_quadrants, output_size, quadrant_mask, split_quadrants
+from cvae.contracts import check_alpha
 from cvae.structured import (
     Baseline,
     StructuredCVAE,
-    check_alpha,
     conditional_log_likelihood,
     negative_conditional_log_likelihood,
-    output_size,
 )
 
 TOP, BOTTOM, LEFT, RIGHT = slice(0, 14), slice(14, 28), slice(0, 14), slice(14, 28)
@@ -170,6 +170,35 @@ def test_batches_are_checked(digits):
         gsnn.log_likelihood(inputs, targets, 4, estimator="importance")
     with pytest.raises(TypeError, match="model must be a Baseline or a StructuredCVAE"):
         negative_conditional_log_likelihood(torch.nn.Linear(2, 2), inputs, targets)
+
+
+def test_scoring_refuses_what_its_batches_would_fail_on_before_the_first_one(digits):
+    """The model's own contracts do not run inside the scoring loop, so its contract checks their part up front."""
+    inputs, targets = split_quadrants(digits, 1)
+    _, gsnn = tiny_models(1, alpha=0.0)
+    with pytest.raises(ValueError, match="GSNN .* has no recognition network"):
+        negative_conditional_log_likelihood(gsnn, inputs, targets, estimator="importance")
+    with pytest.raises(TypeError, match="inputs must have the model's dtype"):
+        negative_conditional_log_likelihood(gsnn, inputs.double(), targets, estimator="monte_carlo")
+    with pytest.raises(RuntimeError, match="a GSNN .* has no recognition network"):
+        gsnn.recognize(inputs, targets)
+
+
+def test_contracts_change_no_numbers(digits):
+    """With validation off the same calls give the same values: the contracts only read."""
+    inputs, targets = split_quadrants(digits, 2)
+    _, model = tiny_models(2, alpha=0.5)
+
+    def run():
+        torch.manual_seed(0)
+        terms = model.loss_terms(inputs, targets)
+        scores = negative_conditional_log_likelihood(model, inputs, targets, num_samples=5, batch_size=4)
+        return terms["loss"].detach(), join_quadrants(inputs, model.sample(inputs, 2), 2), scores
+
+    checked = run()
+    with validation(False):
+        unchecked = run()
+    assert all(torch.equal(a, b) for a, b in zip(checked, unchecked))
 
 
 def test_training_improves_the_loss_and_leaves_the_baseline_frozen(digits):

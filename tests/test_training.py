@@ -1,5 +1,7 @@
 """The shared training loop: history, early stopping, restored weights, divergence, repeatability."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -182,12 +184,14 @@ def test_train_step_applies_finite_losses_only():
     model = Model()
     optimizer = adam(model, 0.1)
     before = layer.weight.detach().clone()
-    terms = train_step(model, optimizer, (torch.ones(3, 2),))
-    assert set(terms) == {"loss", "twice"} and not terms["loss"].requires_grad
+    expected = layer(torch.ones(3, 2)).sum().item()
+    sums = train_step(model, optimizer, (torch.ones(3, 2),))
+    assert set(sums) == {"loss", "twice"} and all(isinstance(v, float) for v in sums.values())
+    assert sums["loss"] == pytest.approx(expected) and sums["twice"] == pytest.approx(2 * expected)
     assert not torch.equal(layer.weight, before)
     after = layer.weight.detach().clone()
-    terms = train_step(model, optimizer, (torch.full((3, 2), float("nan")),))
-    assert torch.isnan(terms["loss"]).all() and torch.equal(layer.weight, after)
+    sums = train_step(model, optimizer, (torch.full((3, 2), float("nan")),))
+    assert math.isnan(sums["loss"]) and torch.equal(layer.weight, after)
 
 
 def test_train_step_adam_and_autocast_refuse_bad_arguments():
@@ -217,3 +221,74 @@ def test_history_round_trips_through_a_dict():
     assert History.from_dict(history.as_dict()) == history
     with pytest.raises(TypeError, match="values must be a dict"):
         History.from_dict([1, 2])
+
+
+def test_fit_refuses_data_with_no_batch():
+    empty = Batches(torch.ones(3, 1), batch_size=4, drop_last=True)
+    with pytest.raises(ValueError, match=r"train has no batches \(3 examples, batch_size=4, drop_last=True\)"):
+        fit(NaNAfter(good_calls=10), empty, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="validation has no batches"):
+        fit(NaNAfter(good_calls=10), Batches(torch.ones(4, 1), batch_size=4), empty, epochs=1, progress=False,
+            device="cpu")
+
+
+def test_ctrl_c_restores_the_best_weights_and_keeps_the_history():
+    from cvae.training import TrainingInterrupted
+
+    class InterruptedIn(NaNAfter):
+        def loss_terms(self, x):
+            if self.calls == self.good_calls:
+                raise KeyboardInterrupt
+            return super().loss_terms(x)
+
+    model = InterruptedIn(good_calls=2)  # epoch 1: one step and one validation; Ctrl-C in epoch 2
+    batches = Batches(torch.ones(4, 1), batch_size=4)
+    with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2; the weights of epoch 1 were restored") as caught:
+        fit(model, batches, batches, epochs=5, learning_rate=0.5, progress=False, device="cpu")
+    assert isinstance(caught.value, KeyboardInterrupt)
+    assert caught.value.history.epochs == 1 and caught.value.history.best_epoch == 1
+    assert model.w.item() == pytest.approx(0.5) and not model.training
+
+
+def test_a_real_divergence_is_reported_as_such_and_the_best_weights_are_kept(binary_digits):
+    """A VAE at a learning rate of 1e3 blows up: the error blames training, not the data."""
+    model = tiny_vae()
+    with pytest.raises(TrainingDiverged, match="in epoch [0-9]+; the weights of epoch [0-9]+ were restored"):
+        fit(model, Batches(binary_digits, batch_size=16), epochs=20, learning_rate=1e3, progress=False, device="cpu")
+    assert not model.training
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_fit_checks_the_data_once_and_no_step_checks_again(binary_digits, monkeypatch):
+    """The data are validated before the first step; the number of checks does not grow with the steps."""
+    calls = []
+    original = torch.aminmax
+    monkeypatch.setattr(torch, "aminmax", lambda *a, **k: calls.append(1) or original(*a, **k))
+    counts = []
+    for epochs in (1, 3):
+        calls.clear()
+        fit(tiny_vae(), Batches(binary_digits, batch_size=8), Batches(binary_digits, batch_size=8), epochs=epochs,
+            progress=False, device="cpu")
+        counts.append(len(calls))
+    assert counts[0] == counts[1] > 0
+    bad = binary_digits.clone()
+    bad[5, 0, 3, 3] = 2.0
+    with pytest.raises(ValueError, match="images must lie in"):
+        fit(tiny_vae(), Batches(bad, batch_size=8), epochs=1, progress=False, device="cpu")
+
+
+def test_a_run_that_ends_worse_than_it_started_warns():
+    from cvae.quadrants import split_quadrants
+    from cvae.structured import Baseline
+
+    torch.manual_seed(0)
+    digits = (torch.rand(256, 1, 28, 28) > 0.7).float()
+    batches = Batches(*split_quadrants(digits, 1), batch_size=32)
+    with pytest.warns(RuntimeWarning, match="the training loss rose from .* the learning rate is probably too large"):
+        fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e6, progress=False, device="cpu")
+    torch.manual_seed(0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e-3, progress=False, device="cpu")

@@ -39,14 +39,14 @@ from cvae.label_cvae import (
     deconv_block,
     one_hot,
 )
-from cvae.linear_gaussian import random_conditional_linear_gaussian, random_linear_gaussian
+from cvae.linear_gaussian import random_linear_gaussian
 from cvae.networks import BernoulliDecoder, GaussianEncoder, mlp
 from cvae.plotting import image_grid, show_images
 from cvae.source import show_source
+from cvae.contracts import check_alpha
 from cvae.structured import (
     Baseline,
     StructuredCVAE,
-    check_alpha,
     conditional_log_likelihood,
     negative_conditional_log_likelihood,
     output_size,
@@ -76,7 +76,7 @@ BASELINE = Baseline(1, (8,))
 CVAE = StructuredCVAE(1, BASELINE, latent_dim=2, hidden_dims=(8,), num_particles=2)
 GSNN = StructuredCVAE(1, BASELINE, alpha=0.0, latent_dim=2, hidden_dims=(8,), num_particles=2)
 LINEAR = random_linear_gaussian(3, 2, 0.5, seed=0)
-CONDITIONAL = random_conditional_linear_gaussian(3, 2, 2, 0.5, seed=0)
+CONDITIONAL = random_linear_gaussian(3, 2, 0.5, seed=0, condition_dim=2)
 X64, Q64 = torch.zeros(4, 3, dtype=torch.float64), torch.zeros(4, 2, dtype=torch.float64)
 torch.set_rng_state(_GLOBAL_RNG_STATE)
 
@@ -345,8 +345,8 @@ CASES = [
         "orthogonal_columns must be True or False",
     ),
     case(
-        "random_conditional_linear_gaussian-orthogonal_columns",
-        lambda: random_conditional_linear_gaussian(3, 2, 2, 0.5, 0, orthogonal_columns=1),
+        "random_linear_gaussian-conditional-orthogonal_columns",
+        lambda: random_linear_gaussian(3, 2, 0.5, 0, condition_dim=2, orthogonal_columns=1),
         TypeError,
         "orthogonal_columns must be True or False",
     ),
@@ -363,12 +363,12 @@ CASES = [
     case("LinearGaussianModel.elbo-q_mean-dtype", lambda: LINEAR.elbo(X64, Q64.float(), Q64), TypeError, "q_mean must be float64"),
     case("LinearGaussianModel.log_evidence-x-width", lambda: LINEAR.log_evidence(X64[:, :2]), ValueError, "x must have 3"),
     case(
-        "ConditionalLinearGaussianModel.sample-generator",
-        lambda: CONDITIONAL.sample(Q64, generator="seed"),
+        "LinearGaussianModel.sample-conditional-generator",
+        lambda: CONDITIONAL.sample(generator="seed", c=Q64),
         TypeError,
         "generator must be a torch.Generator",
     ),
-    case("ConditionalLinearGaussianModel.prior-c", lambda: CONDITIONAL.prior(Q64[:, :1]), ValueError, "c must have 2"),
+    case("LinearGaussianModel.prior-c", lambda: CONDITIONAL.prior(Q64[:, :1]), ValueError, "c must have 2"),
     # ------------------------------------------------------------------ cvae.networks
     case("mlp-sizes-short", lambda: mlp([4]), ValueError, "sizes needs an input and an output size"),
     case("mlp-sizes-int", lambda: mlp(4), TypeError, "sizes must be a sequence of ints"),

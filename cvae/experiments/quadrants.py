@@ -12,35 +12,54 @@ with ``alpha`` 1, 0 and ``hybrid_alpha``) on top of it; estimates the negative
 conditional log-likelihood on the test digits; and writes ``results.csv`` plus one
 checkpoint per model and quadrant count to the output folder. Run it again and it
 resumes: a model whose checkpoint exists is loaded, not retrained. Checkpoints are
-written atomically, record the configuration and the versions, load with
-``torch.load(..., weights_only=True)`` and are refused, with a message saying why, when
-they were made for another architecture or other training settings.
+written atomically, record the configuration and the versions, carry a checksum, load
+with ``torch.load(..., weights_only=True)`` and are refused, with a message saying why,
+when they are damaged or were made for another architecture or other training settings.
+
+Nothing is lost: the output folder is checked before any work and locked while a run
+uses it (a second run on it is refused), ``results.csv`` is merged with the rows it
+already holds (a run of ``--quadrants 2`` keeps the rows of 1 and 3), and Ctrl-C or a
+killed process leaves every finished model and row in place. The command line reports
+every such problem as one ``error:`` line (exit status 2; 130 after Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from cvae.checkpoints import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from cvae import settings
+from cvae.checkpoints import (
+    CheckpointError,
+    FolderInUse,
+    atomic_write,
+    folder_lock,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+    writable_folder,
+)
 from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.settings import DATA_SOURCES, data_source
-from cvae.data import Batches, binarize, load_digits, split_validation
+from cvae.data import Batches, DataUnavailableError, binarize, load_digits, split_validation
 from cvae.quadrants import check_num_given, split_quadrants
 from cvae.settings import default_device, seed_everything
-from cvae.structured import Baseline, StructuredCVAE, check_alpha, negative_conditional_log_likelihood
-from cvae.training import PRECISIONS, History, fit
+from cvae.contracts import check_alpha
+from cvae.structured import Baseline, StructuredCVAE, negative_conditional_log_likelihood
+from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
 RESULTS_FILE = "results.csv"
+COMMAND_LINE_EPOCHS = 100  # the command line's epoch budget unless --epochs or CVAE_EPOCHS says otherwise
 RESULT_FIELDS = (
     "model", "num_given", "nll", "estimator", "nll_importance", "nll_monte_carlo", "num_samples",
     "epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size", "resumed",
@@ -306,14 +325,82 @@ class ExperimentResult:
         raise KeyError(f"no result for {kind!r} with {num_given} given quadrant(s)")
 
 
+def read_results(path: str | Path) -> list[dict[str, str]]:
+    """The rows a results file already holds (values as stored); none when there is no file.
+
+    Raises:
+        ValueError: the file is not a results file of this experiment (not UTF-8 CSV,
+            or without the ``model`` and ``num_given`` columns); rows are merged by
+            those two columns, so it is refused rather than overwritten.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            rows, columns = list(reader), reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} cannot be read as results ({error}); move it away to start a new one") from None
+    if rows and not {"model", "num_given"} <= set(columns):
+        raise ValueError(f"{path} has no model and num_given columns; move it away to start a new results file")
+    return rows
+
+
+def _row_order(key: tuple[str, str]) -> tuple:
+    kind, num_given = key
+    return num_given, MODELS.index(kind) if kind in MODELS else len(MODELS), kind
+
+
 def write_results(path: str | Path, rows: Sequence[dict]) -> Path:
-    """Write the result rows as CSV, atomically (:func:`cvae.checkpoints.atomic_write`)."""
+    """Merge the result rows into the CSV file at ``path`` (one row per model and quadrant count), atomically.
+
+    Rows for other models or quadrant counts that the file already holds are kept, so
+    no run ever leaves fewer rows than it found (:func:`cvae.checkpoints.atomic_write`).
+    """
+    merged = {(row["model"], str(row["num_given"])): row for row in read_results(path)}
+    for row in rows:
+        merged[(row["model"], str(row["num_given"]))] = {
+            key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()
+        }
     with atomic_write(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=RESULT_FIELDS)
+        writer = csv.DictWriter(file, fieldnames=RESULT_FIELDS, restval="", extrasaction="ignore")
         writer.writeheader()
-        for row in rows:
-            writer.writerow({key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()})
+        writer.writerows(merged[key] for key in sorted(merged, key=_row_order))
     return Path(path)
+
+
+def check_output_folder(name: str, out: str | Path) -> Path:
+    """Create ``out`` if needed and check that it can hold this experiment's files; a ValueError naming ``name``."""
+    folder = writable_folder(name, out)
+    read_results(folder / RESULTS_FILE)
+    return folder
+
+
+@contextlib.contextmanager
+def output_folder(out: str | Path | None, log: Callable[[str], None] = print) -> Iterator[Path | None]:
+    """The run's output folder, checked and locked for the block (``None``: no output).
+
+    Raises :class:`~cvae.checkpoints.FolderInUse` when another run holds it, and clears
+    the temporary files that killed writes left there.
+    """
+    if out is None:
+        yield None
+        return
+    folder = check_output_folder("out", out)
+    with folder_lock(folder):
+        stale = remove_stale_temporaries(folder)
+        if stale:
+            log(f"removed what interrupted writes left: {', '.join(path.name for path in stale)}")
+        yield folder
+
+
+def check_quadrants(quadrants: Sequence[int]) -> list[int]:
+    """Require 1, 2 and/or 3 given quadrants, each once."""
+    checked = [check_num_given(k) for k in quadrants]
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(f"quadrants must list 1, 2 and/or 3 once each, got {list(quadrants)}")
+    return checked
 
 
 def run_quadrant_experiment(
@@ -329,47 +416,47 @@ def run_quadrant_experiment(
 
     For each ``num_given``: the baseline first, then the CVAE, the GSNN and the hybrid,
     each evaluated on the test digits right after training (:func:`evaluate_model`).
-    With ``out`` a folder, checkpoints and ``results.csv`` (rewritten after every model)
-    go there and models with a checkpoint are resumed instead of retrained.
+    With ``out`` a folder, checkpoints and ``results.csv`` (merged after every model)
+    go there, models with a checkpoint are resumed instead of retrained, and the folder
+    is locked for the run (:func:`output_folder`).
     """
     config = config or QuadrantConfig()
-    quadrants = [check_num_given(k) for k in quadrants]
-    if not quadrants or len(set(quadrants)) != len(quadrants):
-        raise ValueError(f"quadrants must list 1, 2 and/or 3 once each, got {list(quadrants)}")
+    quadrants = check_quadrants(quadrants)
     device = torch.device(device) if device is not None else default_device()
-    digits = load_experiment_digits(config)
-    log(str(digits))
-    result = ExperimentResult(config, digits)
-    for num_given in quadrants:
-        test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
-        baseline = None
-        for kind in MODELS:
-            trained = train_model(
-                kind, num_given, digits, config,
-                baseline=baseline, checkpoint_dir=out, device=device, progress=progress, log=log,
-            )
-            if kind == "baseline":
-                baseline = trained.model
-            result.models[(kind, num_given)] = trained
-            scores = evaluate_model(trained.model, test_inputs, test_targets, config)
-            result.rows.append(
-                {
-                    "model": kind,
-                    "num_given": num_given,
-                    **scores,
-                    "num_samples": config.num_samples if kind != "baseline" else 0,
-                    "epochs_run": trained.history.epochs,
-                    "best_epoch": trained.history.best_epoch,
-                    "train_seconds": round(trained.history.seconds, 1),
-                    "data": digits.source,
-                    "train_size": len(digits.train_images),
-                    "test_size": len(digits.test_images),
-                    "resumed": trained.resumed,
-                }
-            )
-            log(f"  {kind:>8}, {num_given} given: -log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})")
-            if out is not None:
-                write_results(Path(out) / RESULTS_FILE, result.rows)
+    with output_folder(out, log) as folder:
+        digits = load_experiment_digits(config)
+        log(str(digits))
+        result = ExperimentResult(config, digits)
+        for num_given in quadrants:
+            test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
+            baseline = None
+            for kind in MODELS:
+                trained = train_model(
+                    kind, num_given, digits, config,
+                    baseline=baseline, checkpoint_dir=folder, device=device, progress=progress, log=log,
+                )
+                if kind == "baseline":
+                    baseline = trained.model
+                result.models[(kind, num_given)] = trained
+                scores = evaluate_model(trained.model, test_inputs, test_targets, config)
+                result.rows.append(
+                    {
+                        "model": kind,
+                        "num_given": num_given,
+                        **scores,
+                        "num_samples": config.num_samples if kind != "baseline" else 0,
+                        "epochs_run": trained.history.epochs,
+                        "best_epoch": trained.history.best_epoch,
+                        "train_seconds": round(trained.history.seconds, 1),
+                        "data": digits.source,
+                        "train_size": len(digits.train_images),
+                        "test_size": len(digits.test_images),
+                        "resumed": trained.resumed,
+                    }
+                )
+                log(f"  {kind:>8}, {num_given} given: -log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})")
+                if folder is not None:
+                    write_results(folder / RESULTS_FILE, result.rows)
     return result
 
 
@@ -387,7 +474,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3], help="numbers of given quadrants")
     parser.add_argument("--data", choices=DATA_SOURCES, default=None, help="default: CVAE_DATA, else sample")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training and test digits")
-    parser.add_argument("--epochs", type=int, default=100, help="epoch budget per model (default 100)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epoch budget per model (default: CVAE_EPOCHS, else {COMMAND_LINE_EPOCHS})")
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience; 0 turns it off (default 10)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate")
@@ -399,42 +487,61 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="bf16: bfloat16 matrix products in training (fast on CPUs with AVX512-BF16/AMX)")
-    parser.add_argument("--out", type=Path, default=Path("runs/quadrants"), help="folder for checkpoints and results.csv")
+    parser.add_argument("--out", type=Path, default=Path("runs/quadrants"),
+                        help="folder for checkpoints and results.csv (created; locked while a run uses it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 
+def _config(args: argparse.Namespace) -> QuadrantConfig:
+    """The experiment's configuration from the command line and the ``CVAE_*`` switches."""
+    return QuadrantConfig(
+        data=args.data or data_source(),
+        limit=args.limit,
+        epochs=args.epochs if args.epochs is not None else settings.epochs(COMMAND_LINE_EPOCHS),
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience or None,
+        hidden_dims=tuple(args.hidden),
+        latent_dim=args.latent,
+        hybrid_alpha=args.alpha,
+        num_particles=args.particles,
+        num_samples=args.samples,
+        seed=args.seed,
+        precision=args.precision,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the experiment from the command line; returns the exit status."""
+    """Run the experiment from the command line; returns the exit status.
+
+    Every setting, the device and the output folder are checked before any work; a
+    problem found then or during the run is one ``error:`` line on stderr (status 2),
+    and Ctrl-C keeps what is finished (status 130).
+    """
     args = _parse_args(argv)
     try:
-        config = QuadrantConfig(
-            data=args.data or data_source(),
-            limit=args.limit,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.lr,
-            patience=args.patience or None,
-            hidden_dims=tuple(args.hidden),
-            latent_dim=args.latent,
-            hybrid_alpha=args.alpha,
-            num_particles=args.particles,
-            num_samples=args.samples,
-            seed=args.seed,
-            precision=args.precision,
-        )
+        config = _config(args)
+        quadrants = check_quadrants(args.quadrants)
+        device = default_device()
+        check_output_folder("--out", args.out)
     except (TypeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     print("configuration: " + ", ".join(f"{key}={value}" for key, value in config.as_dict().items()), flush=True)
     try:
-        run_quadrant_experiment(config, args.quadrants, out=args.out, progress=not args.no_progress,
+        run_quadrant_experiment(config, quadrants, out=args.out, device=device, progress=not args.no_progress,
                                 log=lambda line: print(line, flush=True))
-    except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (CheckpointError, DataUnavailableError, FolderInUse, TrainingDiverged, OSError) as error:
+        return _error(error)
+    except KeyboardInterrupt:
+        return _error(f"interrupted; rerun to resume (the finished models are kept in {args.out})", status=130)
     print(f"results: {args.out / RESULTS_FILE}", flush=True)
     return 0
+
+
+def _error(error: Exception | str, status: int = 2) -> int:
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    return status
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Sphinx extension: the book's site features that need code.
 
-Registered in ``_config.yml`` (``sphinx: local_extensions: book_site: book/_tools``).
+Registered in ``_config.yml`` (``sphinx: local_extensions: book_site: book/_ext``).
 
 ``:chapter:`` role
     Links a docstring to the chapter that explains it::
@@ -21,7 +21,19 @@ Registered in ``_config.yml`` (``sphinx: local_extensions: book_site: book/_tool
 API completeness
     Every module of the ``cvae`` package must appear on the API page
     (``automodule``); a module that does not is a build warning. Class bases are shown
-    without ``object`` and without private (``_Name``) classes.
+    without ``object`` and without private (``_Name``) classes; a class left with no base
+    gets no "Bases:" line at all.
+
+The repository address, one setting
+    ``repository: url:`` in ``_config.yml``, empty while the book has no public
+    repository. The repository button and the Colab/Binder launch buttons are shown
+    exactly when it is set, and the substitution ``{{ source_folder }}`` (the intro's
+    "How to run it") says ``git clone <url>`` only then.
+
+Author-year bibliography
+    The bibliography lists its works under author-year labels ("Kingma and Welling,
+    2014", "Blei et al., 2017"), in the labels' order, the way the text cites them
+    (``bibtex_reference_style: author_year``): pybtex style ``cvae_author_year``.
 
 Offline pages
     sphinx-thebe's CDN script is left off the pages while thebe is not enabled
@@ -30,7 +42,7 @@ Offline pages
 ``reproducibility-report`` directive
     Renders, at build time, the versions of the packages the book runs on, the machine,
     the build date, and for each notebook of ``_toc.yml`` its last execution time and
-    wall time (from the nbclient cell timing that ``make execute`` records) and its time
+    wall time (from the nbclient cell timing that the executor records) and its time
     budget (``metadata["cvae_book"]["time_budget_s"]`` of the notebook, when declared)::
 
         ```{reproducibility-report} notebooks
@@ -54,15 +66,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
 from docutils import nodes
+from pybtex.database import Entry
+from pybtex.plugin import register_plugin
+from pybtex.richtext import Text
+from pybtex.style.formatting.unsrt import Style as UnsrtStyle
+from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.sorting import BaseSortingStyle
 from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.config import Config
 from sphinx.environment import BuildEnvironment
+from sphinx.ext import autodoc
+from sphinx.locale import _
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 from sphinx.util.nodes import split_explicit_title
-
-from execute_notebooks import toc_entries  # book/_tools is on sys.path as a local extension
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +167,16 @@ def public_bases(app: Sphinx, name: str, obj: Any, options: Any, bases: list) ->
     bases[:] = list(dict.fromkeys(b for base in bases for b in public(base)))
 
 
+class ClassDocumenter(autodoc.ClassDocumenter):
+    """Autodoc's class documenter, less the "Bases:" line when :func:`public_bases` left no base."""
+
+    EMPTY_BASES = (_("Bases: %s") % "").strip()
+
+    def add_line(self, line: str, source: str, *lineno: int) -> None:
+        if line.strip() != self.EMPTY_BASES:
+            super().add_line(line, source, *lineno)
+
+
 # ------------------------------------------------------------- cvae.<name> aliases
 
 
@@ -185,9 +217,12 @@ def check_api_complete(app: Sphinx, env: BuildEnvironment) -> None:
 # ------------------------------------------------------------ reproducibility report
 
 
-def toc_notebooks(root: Path) -> list[str]:
-    """Docnames of the notebooks listed in ``_toc.yml``, in reading order."""
-    return [name for name in toc_entries(root) if (root / (name + ".ipynb")).exists()]
+def toc_notebooks(env: BuildEnvironment) -> list[str]:
+    """Docnames of the notebooks listed in ``_toc.yml``, in reading order: the table of
+    contents jupyter-book parsed for this build (sphinx-external-toc's site map, whose
+    order is the reading order), not a second reading of the file."""
+    root = Path(env.srcdir)
+    return [name for name in env.external_site_map if (root / (name + ".ipynb")).exists()]
 
 
 def parse_time(stamp: str) -> dt.datetime | None:
@@ -314,7 +349,7 @@ class ReproducibilityReport(SphinxDirective):
     def notebooks(self) -> nodes.Node:
         root = Path(self.env.srcdir)
         rows = []
-        for docname in toc_notebooks(root):
+        for docname in toc_notebooks(self.env):
             path = root / (docname + ".ipynb")
             self.env.note_dependency(str(path))
             timing = notebook_timing(json.loads(path.read_text(encoding="utf-8")))
@@ -406,6 +441,79 @@ def merge_info(app: Sphinx, env: BuildEnvironment, docnames, other: BuildEnviron
     env.cvae_report_docs = getattr(env, "cvae_report_docs", set()) | getattr(other, "cvae_report_docs", set())
 
 
+# ------------------------------------------------------------------- the repository address
+
+
+def repository_url(config: Config) -> str:
+    """The book's public repository (``repository: url:`` in ``_config.yml``); "" while it has none."""
+    return str(config.html_theme_options.get("repository_url") or "").strip().rstrip("/")
+
+
+def source_folder(url: str) -> str:
+    """How the intro's "How to run it" begins: a clone command only when there is an address to clone."""
+    if url:
+        return f"Clone the book's repository (`git clone {url}`) and, in that folder"
+    return "In a copy of the book's source (the folder that holds its `Makefile`)"
+
+
+def follow_repository_url(app: Sphinx, config: Config) -> None:
+    """The repository and launch (Colab, Binder) buttons exist exactly when the address is set."""
+    url = repository_url(config)
+    config.html_theme_options["use_repository_button"] = bool(url)
+    if not url:
+        config.html_theme_options["launch_buttons"] = {}
+    config.myst_substitutions = {**config.myst_substitutions, "source_folder": source_folder(url)}
+
+
+# ----------------------------------------------------------------- author-year bibliography
+
+
+def plain(latex: str) -> str:
+    """BibTeX text as a reader sees it: ``{Pyro contributors}`` -> ``Pyro contributors``."""
+    return Text.from_latex(latex).render_as("text")
+
+
+def author_year(entry: Entry) -> str:
+    """The entry as the author-year citations in the text name it (sphinxcontrib-bibtex's
+    ``author_year``): "Subramanian, 2020", "Kingma and Welling, 2014", "Blei et al., 2017"."""
+    people = entry.persons.get("author") or entry.persons.get("editor") or []
+    names = [plain(" ".join(person.prelast_names + person.last_names)) for person in people]
+    who = f"{names[0]} et al." if len(names) > 2 else " and ".join(names) or plain(entry.fields.get("title", "?"))
+    return f"{who}, {entry.fields.get('year', 'n.d.')}"
+
+
+class AuthorYearLabels(BaseLabelStyle):
+    """Labels that read like the citations; works that would share one get "2014a", "2014b"."""
+
+    def format_labels(self, sorted_entries: Iterable[Entry]) -> Iterator[str]:
+        labels = [author_year(entry) for entry in sorted_entries]
+        repeated, seen = Counter(labels), Counter()
+        for label in labels:
+            seen[label] += 1
+            yield label + "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1] if repeated[label] > 1 else label
+
+
+class AuthorYearOrder(BaseSortingStyle):
+    """Alphabetical by label, then title: the list reads in the order of its labels."""
+
+    def sorting_key(self, entry: Entry) -> tuple[str, str]:
+        return author_year(entry).casefold(), plain(entry.fields.get("title", "")).casefold()
+
+
+class AuthorYearStyle(UnsrtStyle):
+    """pybtex's ``unsrt`` entries under author-year labels, in the labels' order."""
+
+    default_label_style = "cvae_author_year"
+    default_sorting_style = "cvae_author_year"
+
+
+def register_author_year_style() -> None:
+    """Make ``cvae_author_year`` (``bibtex_default_style`` in _config.yml) known to pybtex."""
+    register_plugin("pybtex.style.labels", "cvae_author_year", AuthorYearLabels, force=True)
+    register_plugin("pybtex.style.sorting", "cvae_author_year", AuthorYearOrder, force=True)
+    register_plugin("pybtex.style.formatting", "cvae_author_year", AuthorYearStyle, force=True)
+
+
 # ------------------------------------------------------------------------ offline pages
 
 
@@ -431,6 +539,9 @@ def drop_unused_thebe(app: Sphinx, pagename: str, templatename: str, context: di
 def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinx.ext.autodoc")
     app.add_config_value("reproducibility_packages", DEFAULT_PACKAGES, "env")
+    app.add_autodocumenter(ClassDocumenter, override=True)
+    register_author_year_style()
+    app.connect("config-inited", follow_repository_url, priority=100)  # before the theme reads them
     app.add_role("chapter", ChapterRole())
     app.add_directive("reproducibility-report", ReproducibilityReport)
     app.add_directive("benchmark-report", BenchmarkReport)

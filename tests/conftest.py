@@ -1,0 +1,96 @@
+"""Headless Chromium for the browser tests (``make browser``): the built site and JupyterLab.
+
+``chromium`` starts one Chromium through chromedriver, offline: no host name but 127.0.0.1
+resolves, so a page that needs the network fails its test. Without Chromium, its driver or
+selenium the tests that use it are skipped, with the reason (Debian: ``apt-get install
+chromium chromium-driver``; ``CVAE_CHROMIUM`` / ``CVAE_CHROMEDRIVER`` name other binaries).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+HOST = "127.0.0.1"
+PAGE_TIMEOUT_S = 60
+
+
+def find_binary(variable: str, default: str, *names: str) -> str:
+    """``$variable`` if set, else Debian's path, else the first of ``names`` on PATH."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if Path(default).exists():
+        return default
+    return next((found for name in names if (found := shutil.which(name))), default)
+
+
+CHROMIUM = find_binary("CVAE_CHROMIUM", "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+CHROMEDRIVER = find_binary("CVAE_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver")
+
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--disable-features=Translate,OptimizationHints,MediaRouter",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+    # the network stays closed: no name but 127.0.0.1 resolves
+    f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
+)
+
+
+@pytest.fixture(scope="session")
+def browser_available() -> None:
+    """Skip (before building or starting anything) where Chromium, its driver or selenium is missing."""
+    for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not Path(binary).exists():
+            pytest.skip(f"{binary} not found: install it (Debian: apt-get install {package}) to run the browser tests")
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
+
+
+@pytest.fixture(scope="session")
+def chromium(browser_available) -> Iterator[Callable[..., object]]:
+    """``chromium(width=1280, height=1000)`` starts a headless Chromium (a selenium driver) with
+    its own throwaway profile, console and network logs on; every one started is quit at the end."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_AVOID_STATS", "true")
+    started: list[tuple[object, str]] = []
+
+    def start(width: int = 1280, height: int = 1000):
+        profile = tempfile.mkdtemp(prefix="cvae-chromium-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in (*FLAGS, f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        try:
+            browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        except Exception:
+            shutil.rmtree(profile, ignore_errors=True)
+            raise
+        started.append((browser, profile))
+        browser.set_page_load_timeout(PAGE_TIMEOUT_S)
+        browser.set_script_timeout(PAGE_TIMEOUT_S)
+        return browser
+
+    yield start
+    for browser, profile in started:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
