@@ -160,6 +160,13 @@ def log_likelihood_samples(log_px: object, shape: tuple[int, int]) -> None:
         got = tuple(log_px.shape) if isinstance(log_px, Tensor) else type(log_px).__name__
         raise ValueError(f"log_likelihood must return a tensor of shape (samples, batch) = {shape}, got {got}")
 
+def count_active_units(means: Tensor, threshold: float = 0.01) -> None:
+    """Finite floating posterior means ``(N, d)`` of at least two inputs, and a positive threshold."""
+    check_tensor("means", means, ndim=2, floating=True)
+    if len(means) < 2:
+        raise ValueError(f"means must hold at least two inputs (a variance across them), got {tuple(means.shape)}")
+    check_positive_float("threshold", threshold)
+
 # ----------------------------------------------------------------- cvae.networks, cvae.vae, cvae.classifier
 
 

@@ -68,3 +68,28 @@ def importance_sampled_log_likelihood(
         weight = log_px + gaussian_log_density(z, mu_p, logvar_p) - gaussian_log_density(z, mu_q, logvar_q)
         log_weights.append(weight)
     return log_mean_exp(torch.cat(log_weights), dim=0)
+
+
+@checked(contracts.count_active_units)
+@torch.no_grad()
+def count_active_units(means: Tensor, threshold: float = 0.01) -> int:
+    r"""Count the latent units whose posterior mean varies across the data: the *active units* of Burda et al.
+
+    .. math::
+
+        u \text{ is active} \iff
+        \operatorname{Cov}_x\big(\mathbb E_{q(z \mid x)}[z_u]\big) > \delta,
+        \qquad \delta = 0.01 \text{ by default}
+
+    A unit whose mean :math:`\mathbb E_q[z_u]` is (almost) the same for every input
+    carries no information about the input: the decoder cannot use it, and the KL term
+    has pushed its posterior onto the prior (posterior collapse of that unit).
+
+    Args:
+        means: the posterior means :math:`\mathbb E_q[z]` of ``N`` inputs, ``(N, d)``.
+        threshold: :math:`\delta`, the variance above which a unit counts as active.
+
+    Returns:
+        The number of active units, an ``int`` in ``[0, d]``.
+    """
+    return int((means.var(dim=0, unbiased=False) > threshold).sum())

@@ -168,9 +168,11 @@ class LinearGaussianModel:
 
         .. math::
 
-            \mathcal L(q) = \underbrace{\log \mathcal N(x;\, W\mu + U c + b,\, s^2 I)
-            - \frac{1}{2s^2} \sum_j \sigma_j^2 \lVert w_j \rVert^2}_{\mathbb E_q[\log p(x \mid z, c)]}
-            - \mathrm{KL}\big(q \,\|\, \mathcal N(A c, I)\big) \le \log p(x \mid c)
+            \begin{aligned}
+            \mathcal L(q) &= \underbrace{\log \mathcal N(x;\, W\mu + U c + b,\, s^2 I)
+            - \frac{1}{2s^2} \sum_j \sigma_j^2 \lVert w_j \rVert^2}_{\mathbb E_q[\log p(x \mid z, c)]} \\
+            &\quad - \mathrm{KL}\big(q \,\|\, \mathcal N(A c, I)\big) \le \log p(x \mid c)
+            \end{aligned}
 
         where :math:`w_j` is column :math:`j` of :math:`W` (without a condition, drop
         :math:`U c` and :math:`A c`). Shape ``(B,)``.

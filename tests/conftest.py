@@ -1,4 +1,6 @@
-"""Headless Chromium for the browser tests (``make browser``): the built site and JupyterLab.
+"""Shared fixtures: clean ``CVAE_*`` settings for every test, and headless Chromium for the browser tests.
+
+Headless Chromium (``make browser``) serves the built site and JupyterLab.
 
 ``chromium`` starts one Chromium through chromedriver, offline: no host name but 127.0.0.1
 resolves, so a page that needs the network fails its test. Without Chromium, its driver or
@@ -17,6 +19,14 @@ from pathlib import Path
 import pytest
 
 HOST = "127.0.0.1"
+SETTINGS = ("CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS", "CVAE_DEVICE")
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(monkeypatch):
+    """Every test starts from the package's defaults, whatever the calling shell exported."""
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
 PAGE_TIMEOUT_S = 60
 
 

@@ -12,13 +12,6 @@ import torch
 from cvae.settings import data_root, data_source, epochs
 from cvae.settings import default_device, seed_everything
 
-ENV_VARS = ("CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS", "CVAE_DEVICE")
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 # --------------------------------------------------------------------------- CVAE_DATA

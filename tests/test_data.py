@@ -22,14 +22,6 @@ from cvae.data import (
     split_validation,
 )
 
-ENV_VARS = ("CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS", "CVAE_DEVICE")
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    """Every test starts from the defaults, whatever the calling shell exported."""
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 def row_set(images: torch.Tensor) -> set[bytes]:

@@ -38,13 +38,10 @@ from cvae.settings import default_device
 from cvae.training import fit
 from test_data import write_idx, write_tiny_mnist
 
-ENV_VARS = ("CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS", "CVAE_DEVICE")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+def cpu_device(monkeypatch):
     monkeypatch.setenv("CVAE_DEVICE", "cpu")
 
 

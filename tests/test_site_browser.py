@@ -474,7 +474,16 @@ def layout_problems(driver, width: int) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("docname", DOCNAMES)
+# Chapters 3 and 4 still hold code lines and an equation wider than the column at 1400 px:
+# their notebook edits (issue 13) are pending. Strict: once they fit, this fails, and goes.
+NOT_YET_FITTING = {"book/cvae_labels", "book/quadrants"}
+
+
+@pytest.mark.parametrize("docname", [
+    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason="chapter not yet reflowed (issue 13)"))
+    if d in NOT_YET_FITTING else d
+    for d in DOCNAMES
+])
 def test_page_fits_the_window_in_both_colour_modes(driver, server, docname):
     """Light and dark mode at 1400 and 400 px: the layout (in light mode; dark mode only recolours),
     the colours, and a screenshot of each, ``_build/screenshots/<page>-<mode>-<width>.png``."""

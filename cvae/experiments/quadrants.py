@@ -4,7 +4,8 @@ Explained in the chapter :chapter:`Structured output prediction: completing digi
 which calls :func:`run_quadrant_experiment` with a small budget. The same function runs
 from the command line with a large one::
 
-    python -m cvae.experiments.quadrants --quadrants 1 2 3 --data mnist --epochs 100 --out runs/quadrants
+    python -m cvae.experiments.quadrants --quadrants 1 2 3 --data mnist \
+        --epochs 100 --out runs/quadrants
 
 It trains, for each number of given quadrants, the :class:`~cvae.structured.Baseline`
 first and then the CVAE, the GSNN and the hybrid (:class:`~cvae.structured.StructuredCVAE`
