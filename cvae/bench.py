@@ -9,8 +9,10 @@ Explained in the appendix :chapter:`Performance <book/performance>`. Run
 Everything is measured in one run on one device, so the ratios are meaningful:
 
 * training throughput (examples per second) of every model the book trains, with the
-  chapter's architecture and batch size, through :func:`cvae.training.train_step`, the
-  step :func:`cvae.training.fit` runs;
+  chapter's architecture and batch size, through :func:`cvae.training.train_step` as
+  :func:`cvae.training.fit` runs it (the data validated once, before the steps);
+* the end-to-end rate of :func:`cvae.training.fit` itself (epochs with validation, after
+  a warm-up), next to the step it repeats, so that the loop's own cost shows;
 * importance-sampling evaluation throughput (examples x samples per second);
 * the floating-point rate a training step achieves (matrix-product FLOPs counted by
   ``torch.utils.flop_counter``, divided by the step's wall time) against a plain
@@ -38,18 +40,22 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cvae.checkpoints import atomic_write, writable_file
-from cvae.checks import check_positive_float
+from cvae.checks import check_positive_float, checked_region
+from cvae.data import Batches
 from cvae.quadrants import split_quadrants
 from cvae.settings import TRAINING_DEVICES, default_device
 from cvae.label_cvae import LabelCVAE
 from cvae.structured import Baseline, StructuredCVAE
-from cvae.training import adam, train_step
+from cvae.training import adam, fit, train_step
 from cvae.vae import VAE
 
 MATMUL_SIZE = 2048
 BOOK_BATCH = 100  # every chapter trains with mini-batches of 100
 LARGE_BATCH = 500
 IS_SAMPLES = 100
+# The fit row: the quadrant chapter's split (3,600 training, 400 validation digits), 2 epochs.
+FIT_EXAMPLES, FIT_VALIDATION, FIT_EPOCHS = 3600, 400, 2
+PYRO_SIZES = {"hidden_dims": (500, 500), "latent_dim": 200}  # Pyro's CVAE example
 
 
 @dataclass
@@ -67,7 +73,7 @@ class Benchmark:
     """One planned row: its name and a function that builds what it times on a device."""
 
     name: str
-    kind: str  # "matmul", "train" or "evaluate"
+    kind: str  # "matmul", "train", "fit" or "evaluate"
     build: Callable[[torch.device], tuple[Callable[[], object], int, int]]
     # build(device) -> (call, items per call, FLOP-counted work per call or 0 to count)
 
@@ -125,7 +131,25 @@ def _training(make_model: Callable[[], nn.Module], make_batch: Callable[[], tupl
         model = make_model().to(device).train()
         batch = tuple(t.to(device) for t in make_batch())
         optimizer = adam(model, 1e-4)
-        return (lambda: train_step(model, optimizer, batch, precision)), len(batch[0]), 0
+
+        def step() -> None:
+            with checked_region():  # as in fit: the data were validated before the first step
+                train_step(model, optimizer, batch, precision)
+
+        return step, len(batch[0]), 0
+
+    return build
+
+
+def _fit(make_model: Callable[[], nn.Module]) -> Callable:
+    def build(device: torch.device):
+        torch.manual_seed(0)
+        model = make_model()
+        inputs, targets = (t.to(device) for t in _quadrant_batch(FIT_EXAMPLES + FIT_VALIDATION))
+        train = Batches(inputs[:FIT_EXAMPLES], targets[:FIT_EXAMPLES], batch_size=BOOK_BATCH, shuffle=True)
+        validation = Batches(inputs[FIT_EXAMPLES:], targets[FIT_EXAMPLES:], batch_size=500)
+        call = lambda: fit(model, train, validation, epochs=FIT_EPOCHS, progress=False, device=device)  # noqa: E731
+        return call, FIT_EXAMPLES * FIT_EPOCHS, 0
 
     return build
 
@@ -157,6 +181,9 @@ def plan() -> list[Benchmark]:
         Benchmark("train label CVAE, conv", "train", _training(lambda: LabelCVAE("conv", 4), digits, "fp32")),
         Benchmark("train quadrant baseline", "train", _training(lambda: Baseline(1), quadrants, "fp32")),
         Benchmark("train quadrant CVAE", "train", _training(_quadrant_cvae, quadrants, "fp32")),
+        Benchmark(f"fit quadrant CVAE ({FIT_EPOCHS} epochs with validation)", "fit", _fit(_quadrant_cvae)),
+        Benchmark("train quadrant CVAE, 500-500/200", "train",
+                  _training(lambda: StructuredCVAE(1, Baseline(1), **PYRO_SIZES), quadrants, "fp32")),
         Benchmark("train quadrant CVAE, bf16", "train", _training(_quadrant_cvae, quadrants, "bf16")),
         Benchmark(f"train quadrant CVAE, batch {LARGE_BATCH}", "train",
                   _training(_quadrant_cvae, lambda: _quadrant_batch(LARGE_BATCH), "fp32")),
@@ -173,8 +200,10 @@ def measure(benchmark: Benchmark, device: torch.device, min_seconds: float) -> M
     call, items, flops = benchmark.build(device)
     if benchmark.kind == "train":
         flops = _counted_flops(call)
-    seconds = _timed(call, device, min_seconds, warmup=1 if benchmark.kind == "evaluate" else 3)
-    unit = {"matmul": "GFLOP/s", "train": "examples/s", "evaluate": "examples x samples/s"}[benchmark.kind]
+    seconds = _timed(call, device, min_seconds, warmup=3 if benchmark.kind == "train" else 1)
+    unit = {"matmul": "GFLOP/s", "train": "examples/s", "fit": "examples/s", "evaluate": "examples x samples/s"}[
+        benchmark.kind
+    ]
     rate = flops / seconds / 1e9 if benchmark.kind == "matmul" else items / seconds
     return Measurement(benchmark.name, unit, rate, flops / seconds if flops else None)
 

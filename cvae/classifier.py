@@ -17,7 +17,7 @@ from cvae.data import NUM_CLASSES
 
 
 class DigitClassifier(nn.Module):
-    """Two convolution + max-pool stages and a linear read-out: about 99% on MNIST, ~96% on the sample.
+    """Two convolution + max-pool stages and a linear read-out.
 
     Trained with :func:`cvae.training.fit` like every other model: ``loss_terms``
     returns the per-example cross-entropy (``loss``) and 0/1 error (``error``).
@@ -58,7 +58,8 @@ class DigitClassifier(nn.Module):
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
-        labels = torch.cat([self(chunk.to(device)).argmax(1).cpu() for chunk in images.split(batch_size)])
+        chunks = images.split(batch_size)
+        labels = torch.cat([self(chunk.to(device)).argmax(1).cpu() for chunk in chunks])
         self.train(was_training)
         return labels
 

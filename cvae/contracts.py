@@ -160,6 +160,7 @@ def log_likelihood_samples(log_px: object, shape: tuple[int, int]) -> None:
         got = tuple(log_px.shape) if isinstance(log_px, Tensor) else type(log_px).__name__
         raise ValueError(f"log_likelihood must return a tensor of shape (samples, batch) = {shape}, got {got}")
 
+
 def count_active_units(means: Tensor, threshold: float = 0.01) -> None:
     """Finite floating posterior means ``(N, d)`` of at least two inputs, and a positive threshold."""
     check_tensor("means", means, ndim=2, floating=True)
@@ -349,14 +350,68 @@ def label_cvae_init(
     latent_dim: int = 16,
     objective: str = "elbo",
     kld_weight: float = 0.00025,  # cvae.label_cvae.PYTORCH_VAE_KLD_WEIGHT
+    prior: object = "standard_normal",
 ) -> None:
-    """A known architecture and objective, a positive latent size and a positive, finite KL weight."""
-    from cvae.label_cvae import ARCHITECTURES, OBJECTIVES
+    """A known architecture, objective and prior, a positive latent size and a positive, finite KL weight.
+
+    ``prior`` is a name in ``cvae.label_cvae.PRIORS`` or a ``LabelPrior`` built for
+    ``latent_dim`` and the 10 digit classes.
+    """
+    from cvae.label_cvae import ARCHITECTURES, OBJECTIVES, PRIORS, LabelPrior
 
     check_choice("architecture", architecture, ARCHITECTURES)
     check_positive_int("latent_dim", latent_dim)
     check_choice("objective", objective, OBJECTIVES)
     check_positive_float("kld_weight", kld_weight)
+    if isinstance(prior, str):
+        check_choice("prior", prior, PRIORS)
+    elif not isinstance(prior, LabelPrior):
+        names = ", ".join(map(repr, PRIORS))
+        raise TypeError(f"prior must be one of {names} or a LabelPrior, got {type(prior).__name__}")
+    elif (prior.latent_dim, prior.num_classes) != (latent_dim, NUM_CLASSES):
+        raise ValueError(
+            f"prior is built for latent_dim={prior.latent_dim} and {prior.num_classes} classes, "
+            f"but this model has latent_dim={latent_dim} and {NUM_CLASSES} classes"
+        )
+
+
+def label_prior_init(prior: nn.Module, latent_dim: int, num_classes: int = NUM_CLASSES) -> None:
+    """A positive latent size and a positive number of classes."""
+    check_positive_int("latent_dim", latent_dim)
+    check_positive_int("num_classes", num_classes)
+
+
+def label_prior_forward(prior: nn.Module, labels: Tensor) -> None:
+    """``int64`` class indices ``(B,)`` in ``0..num_classes - 1``, on the prior's device."""
+    check_tensor("labels", labels, ndim=1, floating=False)
+    if labels.dtype != torch.int64:
+        raise TypeError(f"labels must be an int64 (torch.long) tensor of class indices, got dtype {labels.dtype}")
+    check_range("labels", labels, 0, prior.num_classes - 1)
+    check_model_input("labels", labels, prior)
+
+
+def label_prior_sample(prior: nn.Module, labels: Tensor, generator: torch.Generator | None = None) -> None:
+    """Labels as for :func:`label_prior_forward` and a CPU generator (or ``None``)."""
+    label_prior_forward(prior, labels)
+    check_generator("generator", generator)
+
+
+def kl_to_prior(posterior: object, prior: object) -> None:
+    """Two ``(mean, log-variance)`` pairs of one shape ``(B, d)``, on one device."""
+    posterior_mean, _ = check_gaussian("posterior", posterior)
+    prior_mean, _ = check_gaussian("prior", prior)
+    check_same_shape(("posterior mean", "prior mean"), (posterior_mean, prior_mean))
+    check_same_device(("posterior mean", "prior mean"), (posterior_mean, prior_mean))
+
+
+def active_units(model: nn.Module, images: Tensor, labels: Tensor, threshold: float = 0.01) -> None:
+    """A label CVAE, a batch as for :func:`label_cvae_loss_terms` and a positive threshold."""
+    from cvae.label_cvae import LabelCVAE
+
+    if not isinstance(model, LabelCVAE):
+        raise TypeError(f"model must be a LabelCVAE, got {type(model).__name__}")
+    label_cvae_loss_terms(model, images, labels)
+    check_positive_float("threshold", threshold)
 
 
 def label_cvae_decode(model: nn.Module, z: Tensor, labels: Tensor) -> None:
@@ -534,9 +589,10 @@ def structured_cvae_init(
     latent_dim: int = 32,
     hidden_dims: Sequence[int] = (256, 256),
     num_particles: int = 10,
+    gsnn_objective: str = "mean_log",
 ) -> None:
     """A trained :class:`~cvae.structured.Baseline` of the same task, ``alpha`` in ``[0, 1]``, positive sizes."""
-    from cvae.structured import Baseline
+    from cvae.structured import GSNN_OBJECTIVES, Baseline
 
     quadrant_mask(num_given)
     if not isinstance(baseline, Baseline):
@@ -547,6 +603,7 @@ def structured_cvae_init(
     check_positive_int("latent_dim", latent_dim)
     check_sizes("hidden_dims", hidden_dims)
     check_positive_int("num_particles", num_particles)
+    check_choice("gsnn_objective", gsnn_objective, GSNN_OBJECTIVES)
 
 
 def structured_cvae_prior(model: nn.Module, inputs: Tensor) -> None:

@@ -16,14 +16,20 @@ predicts all ``P`` pixels, and every log-likelihood is summed over them (nats pe
       \mathcal L_{\mathrm{CVAE}} = \mathbb E_{q(z \mid x, y)}[\log p(y \mid x, z)]
         - \mathrm{KL}\big(q(z \mid x, y) \,\|\, p(z \mid x)\big) \le \log p(y \mid x),
 
-  the GSNN objective (the generation network trained on codes from the prior network)
+  the GSNN objective of Sohn et al. (the recognition network replaced by the prior
+  network, :math:`q(z \mid x, y) := p(z \mid x)`, so the KL term vanishes and the
+  generation network is trained on codes from the prior network)
 
   .. math::
 
-      \mathcal L_{\mathrm{GSNN}} = \log \frac1L \sum_{l=1}^L p(y \mid x, z_l),
+      \mathcal L_{\mathrm{GSNN}} = \frac1L \sum_{l=1}^L \log p(y \mid x, z_l),
       \qquad z_l \sim p(z \mid x),
 
-  or the hybrid :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1 - \alpha) \mathcal L_{\mathrm{GSNN}}`
+  or, as an option (``gsnn_objective="log_mean"``), the logarithm of the mean,
+  :math:`\log \frac1L \sum_l p(y \mid x, z_l)`: by Jensen's inequality it is at
+  least the mean of the logarithms, a tighter multi-sample bound on
+  :math:`\log p(y \mid x)` with the prior as proposal. Either way, the model may be trained on
+  the hybrid :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1 - \alpha) \mathcal L_{\mathrm{GSNN}}`
   (``alpha = 1``: CVAE, ``alpha = 0``: GSNN). The prior network sees the input
   completed with the frozen baseline's prediction :math:`\hat y` (Sohn et al.'s
   "recurrent connection"); the recognition network sees the input completed with the
@@ -49,6 +55,7 @@ from cvae.networks import BernoulliDecoder, GaussianEncoder, mlp
 from cvae.quadrants import join_quadrants, output_size
 
 ESTIMATORS = ("importance", "monte_carlo")
+GSNN_OBJECTIVES = ("mean_log", "log_mean")  # Sohn et al.'s mean of log-likelihoods; the log of the mean
 
 
 class _QuadrantModel(nn.Module):
@@ -61,7 +68,7 @@ class _QuadrantModel(nn.Module):
 
 
 class Baseline(_QuadrantModel):
-    r"""The deterministic baseline :math:`\hat y = \sigma(f(x))`: an MLP from the 784 input pixels to ``P`` logits.
+    r"""The deterministic baseline :math:`\hat y = \sigma(f(x))`: an MLP from 784 pixels to ``P`` logits.
 
     Read as a model, it says the output pixels are independent Bernoullis with means
     :math:`\hat y`, so its conditional log-likelihood is exact:
@@ -90,7 +97,7 @@ class Baseline(_QuadrantModel):
 
     @checked(contracts.baseline_loss_terms)
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
-        """Per-example BCE summed over output pixels (``loss``) and the log-likelihood it negates."""
+        """Per-example BCE summed over output pixels (``loss``), and its negative."""
         log_likelihood = bernoulli_log_likelihood(self(inputs), targets)
         return {"loss": -log_likelihood, "log_likelihood": log_likelihood}
 
@@ -171,6 +178,10 @@ class StructuredCVAE(_QuadrantModel):
         latent_dim: size of :math:`z`.
         hidden_dims: hidden layers of each network (reversed for the generation network).
         num_particles: :math:`L`, the prior samples of the GSNN term.
+        gsnn_objective: ``"mean_log"`` (Sohn et al.):
+            :math:`\mathcal L_{\mathrm{GSNN}} = \frac1L \sum_l \log p(y \mid x, z_l)`;
+            ``"log_mean"``: :math:`\log \frac1L \sum_l p(y \mid x, z_l)`, never smaller
+            (Jensen), the :math:`L`-sample importance-weighted bound with the prior as proposal.
     """
 
     @checked(contracts.structured_cvae_init)
@@ -183,12 +194,14 @@ class StructuredCVAE(_QuadrantModel):
         latent_dim: int = 32,
         hidden_dims: Sequence[int] = (256, 256),
         num_particles: int = 10,
+        gsnn_objective: str = "mean_log",
     ) -> None:
         super().__init__(num_given)
         self.alpha = float(alpha)
         self.latent_dim = latent_dim
         self.hidden_dims = list(hidden_dims)
         self.num_particles = num_particles
+        self.gsnn_objective = gsnn_objective
         self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
         self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
         self.recognition_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim) if self.alpha > 0 else None
@@ -202,6 +215,7 @@ class StructuredCVAE(_QuadrantModel):
             "latent_dim": self.latent_dim,
             "hidden_dims": list(self.hidden_dims),
             "num_particles": self.num_particles,
+            "gsnn_objective": self.gsnn_objective,
             "baseline": self.baseline.constructor_args(),
         }
 
@@ -238,12 +252,13 @@ class StructuredCVAE(_QuadrantModel):
 
     @checked(contracts.structured_cvae_loss_terms)
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
-        r"""Per-example terms of the hybrid objective, and ``loss``, its negative, which training minimizes.
+        r"""Per-example terms of the hybrid objective, and its negative ``loss``.
 
         ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}} - (1-\alpha) \mathcal L_{\mathrm{GSNN}}`.
         With ``alpha > 0`` also ``elbo`` (:math:`\mathcal L_{\mathrm{CVAE}}`, one sample of
         :math:`q`), ``reconstruction`` and ``kl``; with ``alpha < 1`` also ``gsnn``
-        (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples).
+        (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples, reduced
+        as ``gsnn_objective`` says).
         """
         mu_p, logvar_p = self.prior(inputs)
         terms: dict[str, Tensor] = {}
@@ -256,7 +271,12 @@ class StructuredCVAE(_QuadrantModel):
         if self.alpha < 1:
             shape = (self.num_particles, *mu_p.shape)
             z = reparameterize(mu_p.expand(shape), logvar_p.expand(shape))
-            gsnn = log_mean_exp(bernoulli_log_likelihood(self.generate_logits(inputs, z), targets), dim=0)
+            logits = self.generate_logits(inputs, z)
+            log_likelihoods = bernoulli_log_likelihood(logits, targets)  # (L, B)
+            if self.gsnn_objective == "mean_log":  # Sohn et al.: (1/L) sum log p(y|x,z_l)
+                gsnn = log_likelihoods.mean(dim=0)
+            else:  # "log_mean": log (1/L) sum p(y|x,z_l), never smaller (Jensen)
+                gsnn = log_mean_exp(log_likelihoods, dim=0)
             terms["gsnn"] = gsnn
             loss = loss - (1 - self.alpha) * gsnn
         return {"loss": loss, **terms}

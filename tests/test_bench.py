@@ -20,7 +20,17 @@ def test_the_plan_covers_every_model_the_book_trains():
     assert names[0] == "matmul 2048^3 fp32"
     assert any(n.startswith("IS log-likelihood, VAE") for n in names)
     assert any(n.startswith("IS log p(y|x), quadrant CVAE") for n in names)
+    assert "train quadrant CVAE, 500-500/200" in names
+    assert names.index("fit quadrant CVAE (2 epochs with validation)") == names.index("train quadrant CVAE") + 1
     assert len(set(names)) == len(names)
+
+
+def test_the_fit_row_times_whole_epochs_of_fit_with_validation():
+    benchmark = next(b for b in bench.plan() if b.kind == "fit")
+    call, items, _ = benchmark.build(torch.device("cpu"))
+    assert items == bench.FIT_EXAMPLES * bench.FIT_EPOCHS
+    history = call()
+    assert history.epochs == bench.FIT_EPOCHS and len(history.validation["loss"]) == bench.FIT_EPOCHS
 
 
 def test_training_rows_count_the_matrix_flops_of_a_real_step():

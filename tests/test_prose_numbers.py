@@ -17,8 +17,6 @@ import pytest
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTERS = sorted(BOOK.glob("*.ipynb"))
-# The chapters whose prose is glued throughout; chapters 3 and 4 are still being converted.
-GLUED = [p for p in CHAPTERS if p.stem in ("elbo", "vae")]
 
 # Setup facts a chapter may state in words (each a regex); everything measured is glued.
 COMMON = [
@@ -62,7 +60,7 @@ def markdown_cells(path: Path):
             yield index, "".join(cell["source"])
 
 
-@pytest.mark.parametrize("path", GLUED, ids=[p.stem for p in GLUED])
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_no_number_in_a_chapter_prose_is_typed_by_hand(path):
     allowed = COMMON + ALLOWED.get(path.stem, [])
     typed = []

@@ -77,15 +77,16 @@ def test_first_run_writes_results_and_checkpoints(first_run):
     assert estimators == {"baseline": "exact", "cvae": "importance", "gsnn": "monte_carlo", "hybrid": "importance"}
     assert all(math.isnan(float(r["nll_importance"])) for r in rows if r["model"] == "gsnn")
     names = sorted(p.name for p in first_run.iterdir())
-    expected = [".lock", "results.csv"] + [f"{m}-q{k}.pt" for m in quadrants.MODELS for k in (1, 3)]
+    expected = [".lock", "results.csv"] + [f"{m}-q{k}-s0.pt" for m in quadrants.MODELS for k in (1, 3)]
     assert names == sorted(expected)  # no temporary files
 
 
 def test_checkpoints_load_weights_only_and_record_config_and_versions(first_run):
-    payload = torch.load(first_run / "cvae-q3.pt", weights_only=True)
+    payload = torch.load(first_run / "cvae-q3-s0.pt", weights_only=True)
     assert payload["architecture"]["class"] == "StructuredCVAE" and payload["kind"] == "cvae"
     assert payload["architecture"]["args"] == {
         "num_given": 3, "alpha": 1.0, "latent_dim": 2, "hidden_dims": [16], "num_particles": 2,
+        "gsnn_objective": "mean_log",
         "baseline": {"num_given": 3, "hidden_dims": [16]},
     }
     assert payload["config"]["epochs"] == 1 and payload["config"]["limit"] == 200
@@ -108,23 +109,23 @@ def test_second_run_resumes_without_retraining(first_run, tmp_path, capsys):
 
 def test_an_interrupted_run_trains_only_what_is_missing(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "partial")
-    (out / "hybrid-q3.pt").unlink()
+    (out / "hybrid-q3-s0.pt").unlink()
     capsys.readouterr()
     assert main([*TINY, "--quadrants", "1", "3", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("resumed ") == 7 and "trained hybrid, 3 given" in printed
-    assert (out / "hybrid-q3.pt").exists()
+    assert (out / "hybrid-q3-s0.pt").exists()
 
 
 def test_mismatched_or_corrupted_checkpoints_are_refused_clearly(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "refused")
     assert main([*TINY, "--hidden", "32", "--quadrants", "1", "--out", str(out)]) == 2
-    assert "baseline-q1.pt holds a different architecture: Baseline(num_given=1, hidden_dims=[16])" in capsys.readouterr().err
+    assert "baseline-q1-s0.pt holds a different architecture: Baseline(num_given=1, hidden_dims=[16])" in capsys.readouterr().err
     assert main([*TINY, "--quadrants", "1", "--epochs", "2", "--out", str(out)]) == 2
     assert "trained with other settings: epochs 1 (checkpoint) vs 2 (this run)" in capsys.readouterr().err
-    (out / "cvae-q1.pt").write_bytes(b"not a checkpoint")
+    (out / "cvae-q1-s0.pt").write_bytes(b"not a checkpoint")
     assert main([*TINY, "--quadrants", "1", "--out", str(out)]) == 2
-    assert "cvae-q1.pt is not a readable checkpoint" in capsys.readouterr().err
+    assert "cvae-q1-s0.pt is not a readable checkpoint" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="delete it to retrain"):
         run_quadrant_experiment(
             QuadrantConfig(limit=200, epochs=1, patience=10, hidden_dims=(16,), latent_dim=2, num_particles=2, num_samples=5),
@@ -142,7 +143,7 @@ def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
-        save_trained(tmp_path / "baseline-q1.pt", "baseline", Baseline(1, (4,)), QuadrantConfig(), History())
+        save_trained(tmp_path / "baseline-q1-s0.pt", "baseline", Baseline(1, (4,)), QuadrantConfig(), History())
     assert list(tmp_path.iterdir()) == []
 
 
@@ -162,13 +163,50 @@ def test_bad_settings_are_named(capsys):
 def test_bf16_training_runs_and_is_recorded_in_the_checkpoints(tmp_path, capsys):
     out = tmp_path / "bf16"
     assert main([*TINY, "--quadrants", "3", "--precision", "bf16", "--out", str(out)]) == 0
-    payload = torch.load(out / "cvae-q3.pt", weights_only=True)
+    payload = torch.load(out / "cvae-q3-s0.pt", weights_only=True)
     assert payload["config"]["precision"] == "bf16"
     assert all(math.isfinite(float(r["nll"])) for r in read_rows(out))
     assert main([*TINY, "--quadrants", "3", "--out", str(out)]) == 2  # fp32 run refuses bf16 checkpoints
     assert "precision 'bf16' (checkpoint) vs 'fp32' (this run)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16'"):
         QuadrantConfig(precision="fp16")
+
+
+def test_seeds_give_one_row_and_one_checkpoint_per_model_and_seed(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "seeds")
+    assert main([*TINY, "--quadrants", "3", "--seeds", "0", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "seeds=[0, 1]" in printed and printed.count("resumed ") == 4 and printed.count("trained ") == 4
+    rows = [r for r in read_rows(out) if r["num_given"] == "3"]
+    assert [(r["model"], r["seed"]) for r in rows] == [(m, s) for m in quadrants.MODELS for s in ("0", "1")]
+    assert {p.name for p in out.glob("*-q3-s1.pt")} == {f"{m}-q3-s1.pt" for m in quadrants.MODELS}
+    payload = torch.load(out / "gsnn-q3-s1.pt", weights_only=True)
+    assert payload["config"]["seed"] == 1
+    by_seed = {r["seed"]: r["nll"] for r in rows if r["model"] == "baseline"}
+    assert by_seed["0"] != by_seed["1"]  # another initialization, another result
+    for row in rows:  # the test KL and active units of the models with a recognition network
+        has_q = row["model"] in ("cvae", "hybrid")
+        assert math.isnan(float(row["kl"])) != has_q and math.isnan(float(row["active_units"])) != has_q
+        if has_q:
+            assert float(row["kl"]) >= 0 and 0 <= float(row["active_units"]) <= 2
+    with pytest.raises(ValueError, match="seeds must list at least one seed, each once"):
+        run_quadrant_experiment(QuadrantConfig(limit=200), [1], seeds=[1, 1], progress=False)
+    assert main([*TINY, "--seeds", "0", "-1", "--out", str(out)]) == 2
+    assert "seeds[1] must be" in capsys.readouterr().err
+
+
+def test_the_gsnn_objective_is_an_option_recorded_in_the_checkpoints(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "log-mean")
+    assert main([*TINY, "--quadrants", "3", "--gsnn-objective", "log_mean", "--out", str(out)]) == 2
+    assert "gsnn-q3-s0.pt holds a different architecture" in capsys.readouterr().err  # trained on mean_log
+    out = tmp_path / "fresh"
+    assert main([*TINY, "--quadrants", "3", "--gsnn-objective", "log_mean", "--out", str(out)]) == 0
+    for kind in ("gsnn", "hybrid"):
+        payload = torch.load(out / f"{kind}-q3-s0.pt", weights_only=True)
+        assert payload["architecture"]["args"]["gsnn_objective"] == "log_mean"
+        assert payload["config"]["gsnn_objective"] == "log_mean"
+    with pytest.raises(ValueError, match="gsnn_objective must be one of 'mean_log', 'log_mean'"):
+        QuadrantConfig(gsnn_objective="mean")
 
 
 # --------------------------------------------------------------- nothing lost, nothing silently wrong
@@ -197,12 +235,12 @@ def test_results_and_checkpoints_get_the_users_umask(tmp_path):
 
 def test_damaged_checkpoints_are_one_error_line(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "damaged")
-    data = bytearray((out / "gsnn-q1.pt").read_bytes())
+    data = bytearray((out / "gsnn-q1-s0.pt").read_bytes())
     data[len(data) // 2] ^= 0x01
-    (out / "gsnn-q1.pt").write_bytes(bytes(data))
-    (out / "cvae-q3.pt").unlink()
-    (out / "cvae-q3.pt").mkdir()
-    for quadrant, expected in (("1", "gsnn-q1.pt"), ("3", "cvae-q3.pt is a folder, not a checkpoint file")):
+    (out / "gsnn-q1-s0.pt").write_bytes(bytes(data))
+    (out / "cvae-q3-s0.pt").unlink()
+    (out / "cvae-q3-s0.pt").mkdir()
+    for quadrant, expected in (("1", "gsnn-q1-s0.pt"), ("3", "cvae-q3-s0.pt is a folder, not a checkpoint file")):
         assert main([*TINY, "--quadrants", quadrant, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err
@@ -223,9 +261,9 @@ def test_checkpoints_with_nan_weights_are_refused(first_run, tmp_path, capsys):
     config = QuadrantConfig(
         limit=200, epochs=1, patience=10, hidden_dims=(16,), latent_dim=2, num_particles=2, num_samples=5
     )
-    save_trained(out / "baseline-q1.pt", "baseline", model, config, History())
+    save_trained(out / "baseline-q1-s0.pt", "baseline", model, config, History())
     assert main([*TINY, "--quadrants", "1", "--out", str(out)]) == 2
-    assert "baseline-q1.pt holds NaN or infinite weights" in capsys.readouterr().err
+    assert "baseline-q1-s0.pt holds NaN or infinite weights" in capsys.readouterr().err
 
 
 PYTHON = [sys.executable, "-m", "cvae.experiments.quadrants"]

@@ -39,6 +39,7 @@ chromium-driver``) or selenium the tests are skipped, with the reason.
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import http.server
@@ -474,16 +475,7 @@ def layout_problems(driver, width: int) -> list[str]:
     return problems
 
 
-# Chapters 3 and 4 still hold code lines and an equation wider than the column at 1400 px:
-# their notebook edits (issue 13) are pending. Strict: once they fit, this fails, and goes.
-NOT_YET_FITTING = {"book/cvae_labels", "book/quadrants"}
-
-
-@pytest.mark.parametrize("docname", [
-    pytest.param(d, marks=pytest.mark.xfail(strict=True, reason="chapter not yet reflowed (issue 13)"))
-    if d in NOT_YET_FITTING else d
-    for d in DOCNAMES
-])
+@pytest.mark.parametrize("docname", DOCNAMES)
 def test_page_fits_the_window_in_both_colour_modes(driver, server, docname):
     """Light and dark mode at 1400 and 400 px: the layout (in light mode; dark mode only recolours),
     the colours, and a screenshot of each, ``_build/screenshots/<page>-<mode>-<width>.png``."""
@@ -610,3 +602,25 @@ def test_bibliography_lists_the_cited_works_under_their_citation_labels(site):
                 problems.append(f"cited as {text!r} but listed as [{label}]")
     assert cited_list, f"no entries found on {BIBLIOGRAPHY}.html"
     assert not problems, "\n".join(problems)
+
+
+LANDING_FIGURES = {"fig-intro-generated": "labels_generated_grid", "fig-intro-completions": "quad_completions"}
+
+
+def test_the_landing_page_opens_with_figures_the_chapters_computed(site):
+    """The intro's ``glued-figure``s: numbered, captioned, with alt text, and the very image the chapter glued."""
+    page = (site / "book" / "intro.html").read_text(encoding="utf-8")
+    for name, key in LANDING_FIGURES.items():
+        match = re.search(rf'<figure[^>]*id="{name}">\s*<img alt="([^"]+)" src="([^"]+)"', page)
+        assert match, f"intro.html: no figure {name} with an image and alt text"
+        image = (site / "book" / match.group(2)).resolve()
+        chapter = {"labels": "cvae_labels", "quad": "quadrants"}[key.split("_")[0]]
+        glued = [
+            output["data"]["application/papermill.record/image/png"]
+            for cell in json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())["cells"]
+            for output in cell.get("outputs", [])
+            if output.get("metadata", {}).get("scrapbook", {}).get("name") == key
+        ]
+        assert glued and image.read_bytes() == base64.b64decode(glued[0]), f"{name}: not the image {chapter} glued as {key}"
+        caption = page[match.end():].partition("</figure>")[0]
+        assert re.search(r'<span class="caption-number">Fig\. \d+ </span>', caption), f"{name}: no numbered caption"

@@ -118,6 +118,37 @@ def test_cvae_gsnn_and_hybrid_terms(digits, alpha, expected):
     assert samples.shape == (5, 6, 392) and 0 <= samples.min() and samples.max() <= 1
 
 
+def particle_log_likelihoods(model, inputs, targets):
+    """log p(y | x, z_l) of the L codes that loss_terms draws after torch.manual_seed(0), computed by hand."""
+    torch.manual_seed(0)
+    mu, logvar = model.prior(inputs)
+    if model.alpha > 0:
+        torch.randn(mu.shape)  # the code of q(z | x, y) in the CVAE term is drawn first
+    z = mu + (0.5 * logvar).exp() * torch.randn(model.num_particles, *mu.shape)
+    logits = model.generation_net(torch.cat([inputs.flatten(1).expand(len(z), -1, -1), z], dim=-1))
+    return -torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, targets.expand_as(logits), reduction="none"
+    ).sum(-1)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.4])
+def test_the_gsnn_objective_is_sohns_mean_of_log_likelihoods_or_optionally_their_log_mean_exp(digits, alpha):
+    inputs, targets = split_quadrants(digits, 1)
+    _, model = tiny_models(1, alpha)
+    assert model.gsnn_objective == "mean_log" and model.constructor_args()["gsnn_objective"] == "mean_log"
+    particles = particle_log_likelihoods(model, inputs, targets)  # (L, B), fixed noise
+    torch.manual_seed(0)
+    mean_log = model.loss_terms(inputs, targets)["gsnn"].detach()
+    assert torch.allclose(mean_log, particles.mean(0), atol=1e-4)
+    model.gsnn_objective = "log_mean"
+    torch.manual_seed(0)
+    log_mean = model.loss_terms(inputs, targets)["gsnn"].detach()
+    assert torch.allclose(log_mean, particles.logsumexp(0) - math.log(len(particles)), atol=1e-4)
+    assert (mean_log <= log_mean + 1e-5).all() and (mean_log < log_mean - 1e-3).any()  # Jensen, strictly here
+    with pytest.raises(ValueError, match="gsnn_objective must be one of 'mean_log', 'log_mean'"):
+        StructuredCVAE(1, model.baseline, alpha=alpha, gsnn_objective="log_mean_exp")
+
+
 def test_generation_network_sees_x_and_z_without_copies(digits):
     inputs, _ = split_quadrants(digits, 3)
     _, model = tiny_models(3)

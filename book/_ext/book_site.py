@@ -39,6 +39,20 @@ Offline pages
     sphinx-thebe's CDN script is left off the pages while thebe is not enabled
     (MathJax is served from ``book/_static/mathjax``, see ``_config.yml``).
 
+``glued-figure`` directive
+    A numbered figure (``{numref}``-able) whose image a chapter computed and glued,
+    for a page that is not that chapter (myst-nb's ``glue:figure`` pastes from the
+    page's own notebook only)::
+
+        ```{glued-figure} cvae_labels.ipynb::labels_generated_grid
+        :name: fig-intro-generated
+        :alt: What the image shows.
+
+        The caption.
+        ```
+
+    The image is filled in from the chapter's glue data when the pages are written.
+
 ``reproducibility-report`` directive
     Renders, at build time, the versions of the packages the book runs on, the machine,
     the build date, and for each notebook of ``_toc.yml`` its last execution time and
@@ -70,6 +84,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from docutils import nodes
+from docutils.parsers.rst import directives
+from myst_nb.ext.glue.utils import PendingGlueReferenceError, create_pending_glue_ref
 from pybtex.database import Entry
 from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
@@ -82,6 +98,7 @@ from sphinx.config import Config
 from sphinx.environment import BuildEnvironment
 from sphinx.ext import autodoc
 from sphinx.locale import _
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 from sphinx.util.nodes import split_explicit_title
@@ -311,6 +328,44 @@ def table(headers: list[str] | None, rows: list[list[nodes.Node | str]], classes
     result = nodes.table(classes=["colwidths-auto", *classes])
     result += group
     return result
+
+
+class GluedFigure(SphinxDirective):
+    """A figure whose image is the output ``doc::key`` glued by another chapter (see the module docstring)."""
+
+    required_arguments = 1
+    has_content = True
+    option_spec = {"name": directives.unchanged, "alt": directives.unchanged_required}
+
+    def run(self) -> list[nodes.Node]:
+        doc, separator, key = self.arguments[0].partition("::")
+        if not separator:
+            raise self.error(f"glued-figure: expected 'document::key', got {self.arguments[0]!r}")
+        try:
+            image = create_pending_glue_ref(self.state.document, self.env.docname, self.lineno, doc, key)
+        except PendingGlueReferenceError as exc:
+            raise self.error(f"glued-figure: {exc}") from None
+        figure = nodes.figure("", image, glued_alt=self.options.get("alt", ""))
+        self.set_source_info(figure)
+        self.add_name(figure)
+        if self.content:
+            parsed = nodes.Element()
+            self.state.nested_parse(self.content, self.content_offset, parsed)
+            paragraph = parsed[0]
+            figure += nodes.caption(paragraph.rawsource, "", *paragraph.children)
+        return [figure]
+
+
+class GluedFigureAlt(SphinxPostTransform):
+    """Gives the image pasted into a ``glued-figure`` the figure's alt text (after myst-nb pastes it)."""
+
+    default_priority = 6  # myst-nb's ReplacePendingGlueReferences runs at 5
+
+    def run(self, **kwargs: Any) -> None:
+        for figure in self.document.findall(nodes.figure):
+            if figure.get("glued_alt"):
+                for image in figure.findall(nodes.image):
+                    image["alt"] = figure["glued_alt"]
 
 
 class ReproducibilityReport(SphinxDirective):
@@ -543,6 +598,8 @@ def setup(app: Sphinx) -> dict:
     register_author_year_style()
     app.connect("config-inited", follow_repository_url, priority=100)  # before the theme reads them
     app.add_role("chapter", ChapterRole())
+    app.add_directive("glued-figure", GluedFigure)
+    app.add_post_transform(GluedFigureAlt)
     app.add_directive("reproducibility-report", ReproducibilityReport)
     app.add_directive("benchmark-report", BenchmarkReport)
     # after napoleon (priority 500) has turned Google/NumPy sections into reST

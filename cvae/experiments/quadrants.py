@@ -1,17 +1,19 @@
 r"""The quadrant experiment of Sohn et al.: four models, 1 to 3 given quadrants, :math:`-\log p(y \mid x)` of each.
 
 Explained in the chapter :chapter:`Structured output prediction: completing digits <book/quadrants>`,
-which calls :func:`run_quadrant_experiment` with a small budget. The same function runs
-from the command line with a large one::
+which calls :func:`run_quadrant_experiment` with a small budget and several random seeds.
+The same function runs from the command line with a large one::
 
     python -m cvae.experiments.quadrants --quadrants 1 2 3 --data mnist \
-        --epochs 100 --out runs/quadrants
+        --epochs 100 --seeds 0 1 2 --out runs/quadrants
 
-It trains, for each number of given quadrants, the :class:`~cvae.structured.Baseline`
-first and then the CVAE, the GSNN and the hybrid (:class:`~cvae.structured.StructuredCVAE`
-with ``alpha`` 1, 0 and ``hybrid_alpha``) on top of it; estimates the negative
-conditional log-likelihood on the test digits; and writes ``results.csv`` plus one
-checkpoint per model and quadrant count to the output folder. Run it again and it
+It trains, for each random seed and number of given quadrants, the
+:class:`~cvae.structured.Baseline` first and then the CVAE, the GSNN and the hybrid
+(:class:`~cvae.structured.StructuredCVAE` with ``alpha`` 1, 0 and ``hybrid_alpha``, and
+the GSNN objective ``gsnn_objective``) on top of it; estimates the negative conditional
+log-likelihood on the test digits (and, for the models with a recognition network, the
+test KL and the active latent units); and writes ``results.csv`` plus one checkpoint per
+model, quadrant count and seed to the output folder. Run it again and it
 resumes: a model whose checkpoint exists is loaded, not retrained. Checkpoints are
 written atomically, record the configuration and the versions, carry a checksum, load
 with ``torch.load(..., weights_only=True)`` and are refused, with a message saying why,
@@ -32,7 +34,7 @@ import csv
 import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -51,19 +53,22 @@ from cvae.checkpoints import (
 )
 from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.settings import DATA_SOURCES, data_source
-from cvae.data import Batches, DataUnavailableError, binarize, load_digits, split_validation
+from cvae.data import Batches, DataUnavailableError, DigitData, binarize, load_digits, split_validation
+from cvae.distributions import gaussian_kl
+from cvae.estimators import count_active_units
 from cvae.quadrants import check_num_given, split_quadrants
 from cvae.settings import default_device, seed_everything
 from cvae.contracts import check_alpha
-from cvae.structured import Baseline, StructuredCVAE, negative_conditional_log_likelihood
+from cvae.structured import GSNN_OBJECTIVES, Baseline, StructuredCVAE, negative_conditional_log_likelihood
 from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
 RESULTS_FILE = "results.csv"
 COMMAND_LINE_EPOCHS = 100  # the command line's epoch budget unless --epochs or CVAE_EPOCHS says otherwise
 RESULT_FIELDS = (
-    "model", "num_given", "nll", "estimator", "nll_importance", "nll_monte_carlo", "num_samples",
-    "epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size", "resumed",
+    "model", "num_given", "seed", "nll", "estimator", "nll_importance", "nll_monte_carlo", "kl", "active_units",
+    "active_units_vs_prior",
+    "num_samples", "epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size", "resumed",
 )
 # Settings that change what a trained model is: a checkpoint made with other values is refused.
 TRAINING_SETTINGS = (
@@ -83,6 +88,9 @@ class QuadrantConfig:
         hidden_dims, latent_dim: the MLPs of every network and the size of :math:`z`.
         hybrid_alpha: :math:`\\alpha` of the hybrid model.
         num_particles: :math:`L`, the prior samples of the GSNN term.
+        gsnn_objective: the GSNN term of the GSNN and the hybrid: ``"mean_log"``, Sohn
+            et al.'s mean of log-likelihoods, or ``"log_mean"``, the logarithm of the mean
+            (see :class:`~cvae.structured.StructuredCVAE`).
         num_samples: :math:`S`, the samples of the likelihood estimators.
         validation_fraction: share of the training digits held out for early stopping.
         seed: seeds every model's initialization, training and evaluation.
@@ -100,6 +108,7 @@ class QuadrantConfig:
     latent_dim: int = 32
     hybrid_alpha: float = 0.5
     num_particles: int = 5
+    gsnn_objective: str = "mean_log"
     num_samples: int = 100
     validation_fraction: float = 0.1
     seed: int = 0
@@ -122,6 +131,7 @@ class QuadrantConfig:
         check_positive_int("latent_dim", self.latent_dim)
         object.__setattr__(self, "hybrid_alpha", check_alpha(self.hybrid_alpha))
         check_positive_int("num_particles", self.num_particles)
+        check_choice("gsnn_objective", self.gsnn_objective, GSNN_OBJECTIVES)
         check_positive_int("num_samples", self.num_samples)
         check_positive_float("validation_fraction", self.validation_fraction)
         if self.validation_fraction >= 1:
@@ -155,9 +165,12 @@ class Digits:
         )
 
 
-def load_experiment_digits(config: QuadrantConfig) -> Digits:
-    """Load ``config.data``, keep the first ``config.limit`` digits, hold out the validation split."""
-    data = load_digits(config.data)
+def load_experiment_digits(config: QuadrantConfig, data: DigitData | None = None) -> Digits:
+    """Load ``config.data`` (unless given), keep the first ``config.limit`` digits, hold out the validation split.
+
+    The validation split is drawn with ``config.seed``.
+    """
+    data = data if data is not None else load_digits(config.data)
     train_images, train_labels = data.train_images, data.train_labels
     test_images, test_labels = data.test_images, data.test_labels
     if config.limit is not None:
@@ -190,15 +203,17 @@ def build_model(kind: str, num_given: int, config: QuadrantConfig, baseline: Bas
         latent_dim=config.latent_dim,
         hidden_dims=config.hidden_dims,
         num_particles=config.num_particles,
+        # The CVAE has no GSNN term: its checkpoints serve runs of either objective.
+        gsnn_objective=config.gsnn_objective if alpha < 1 else GSNN_OBJECTIVES[0],
     )
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
-def checkpoint_path(folder: str | Path, kind: str, num_given: int) -> Path:
-    """Where the final checkpoint of one model lives: ``<folder>/<kind>-q<num_given>.pt``."""
-    return Path(folder) / f"{kind}-q{num_given}.pt"
+def checkpoint_path(folder: str | Path, kind: str, num_given: int, seed: int) -> Path:
+    """Where the final checkpoint of one model lives: ``<folder>/<kind>-q<num_given>-s<seed>.pt``."""
+    return Path(folder) / f"{kind}-q{num_given}-s{seed}.pt"
 
 
 def save_trained(path: str | Path, kind: str, model: nn.Module, config: QuadrantConfig, history: History) -> Path:
@@ -244,6 +259,7 @@ def train_model(
 ) -> TrainedModel:
     """Train one model with :func:`cvae.training.fit`, or load it from its checkpoint.
 
+    Everything random (initialization, batches, sampling) is seeded with ``config.seed``.
     With ``checkpoint_dir`` the final checkpoint is written after training, and a model
     whose checkpoint already exists is loaded instead of trained (after checking that
     it matches this architecture and these settings).
@@ -251,39 +267,38 @@ def train_model(
     device = torch.device(device) if device is not None else default_device()
     seed_everything(config.seed)
     model = build_model(kind, num_given, config, baseline)
-    path = checkpoint_path(checkpoint_dir, kind, num_given) if checkpoint_dir is not None else None
+    name = f"{kind}, {num_given} given quadrant(s), seed {config.seed}"
+    path = None
+    if checkpoint_dir is not None:
+        path = checkpoint_path(checkpoint_dir, kind, num_given, config.seed)
     if path is not None and path.exists():
         history = load_trained(path, model, config)
-        log(f"resumed {kind}, {num_given} given quadrant(s), from {path} (not retrained)")
+        log(f"resumed {name}, from {path} (not retrained)")
         return TrainedModel(kind, num_given, model.to(device), history, resumed=True)
-    train = Batches(*quadrant_split(digits.train_images, num_given), batch_size=config.batch_size, shuffle=True, seed=config.seed)
-    validation = Batches(*quadrant_split(digits.validation_images, num_given), batch_size=500)
+    train = quadrant_split(digits.train_images, num_given)
+    validation = quadrant_split(digits.validation_images, num_given)
     history = fit(
         model,
-        train,
-        validation,
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        patience=config.patience,
-        device=device,
-        seed=config.seed,
-        progress=progress,
-        description=f"{kind}, {num_given} given",
-        precision=config.precision,
+        Batches(*train, batch_size=config.batch_size, shuffle=True, seed=config.seed),
+        Batches(*validation, batch_size=500),
+        epochs=config.epochs, learning_rate=config.learning_rate,
+        patience=config.patience, precision=config.precision, seed=config.seed,
+        device=device, progress=progress, description=name,
     )
-    log(f"trained {kind}, {num_given} given quadrant(s): {history.epochs} epochs in {history.seconds:.0f} s")
+    log(f"trained {name}: {history.epochs} epochs in {history.seconds:.0f} s")
     if path is not None:
         save_trained(path, kind, model, config, history)
     return TrainedModel(kind, num_given, model, history)
 
 
 def evaluate_model(model: nn.Module, inputs: Tensor, targets: Tensor, config: QuadrantConfig) -> dict[str, float]:
-    r"""Mean :math:`-\log p(y \mid x)` (nats per image) of ``model`` on a test split.
+    r"""Mean :math:`-\log p(y \mid x)` (nats per image) of ``model`` on a test split, and its latent code.
 
     ``nll_importance`` and ``nll_monte_carlo`` are the two estimators with ``S =
     config.num_samples``; ``nll`` is the number the paper's table reports: exact for the
     baseline, importance-sampled for the models with a recognition network, Monte Carlo
-    from the prior for the GSNN (which has none). Missing estimates are NaN.
+    from the prior for the GSNN (which has none). ``kl`` and ``active_units`` are those
+    of :func:`latent_summary`. Missing values are NaN.
     """
     def mean(estimator: str) -> float:
         return float(
@@ -294,12 +309,46 @@ def evaluate_model(model: nn.Module, inputs: Tensor, targets: Tensor, config: Qu
 
     if isinstance(model, Baseline):
         exact = mean("importance")
-        return {"nll": exact, "estimator": "exact", "nll_importance": exact, "nll_monte_carlo": exact}
+        return {"nll": exact, "estimator": "exact", "nll_importance": exact, "nll_monte_carlo": exact,
+                "kl": math.nan, "active_units": math.nan}
     monte_carlo = mean("monte_carlo")
+    latent = latent_summary(model, inputs, targets)
     if model.recognition_net is None:
-        return {"nll": monte_carlo, "estimator": "monte_carlo", "nll_importance": math.nan, "nll_monte_carlo": monte_carlo}
+        return {"nll": monte_carlo, "estimator": "monte_carlo", "nll_importance": math.nan,
+                "nll_monte_carlo": monte_carlo, **latent}
     importance = mean("importance")
-    return {"nll": importance, "estimator": "importance", "nll_importance": importance, "nll_monte_carlo": monte_carlo}
+    return {"nll": importance, "estimator": "importance", "nll_importance": importance,
+            "nll_monte_carlo": monte_carlo, **latent}
+
+
+@torch.no_grad()
+def latent_summary(model: StructuredCVAE, inputs: Tensor, targets: Tensor, batch_size: int = 500) -> dict[str, float]:
+    r"""The mean test :math:`\mathrm{KL}(q(z \mid x, y) \,\|\, p(z \mid x))` and the active units of ``q``.
+
+    ``active_units`` is Burda et al.'s count (:func:`cvae.estimators.count_active_units`):
+    the units whose mean :math:`\mathbb E_q[z_u]` varies across the test pairs by more
+    than 0.01. With a prior that depends on :math:`x` a unit can pass it by following the
+    prior's mean, which carries nothing about :math:`y` beyond :math:`x`;
+    ``active_units_vs_prior`` therefore counts the same on the means measured from the
+    prior in its own standard deviations, :math:`(\mathbb E_q[z_u] - \mu_{p,u}(x)) /
+    \sigma_{p,u}(x)`: zero for a unit whose posterior is its prior. All three are NaN
+    for a GSNN, which has no recognition network :math:`q`.
+    """
+    if model.recognition_net is None:
+        return {"kl": math.nan, "active_units": math.nan, "active_units_vs_prior": math.nan}
+    device = next(model.parameters()).device
+    kls, means, standardized = [], [], []
+    for x, y in zip(inputs.split(batch_size), targets.split(batch_size)):
+        x, y = x.to(device), y.to(device)
+        (mu_q, logvar_q), (mu_p, logvar_p) = model.recognize(x, y), model.prior(x)
+        kls.append(gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).cpu())
+        means.append(mu_q.cpu())
+        standardized.append(((mu_q - mu_p) * (-0.5 * logvar_p).exp()).cpu())
+    return {
+        "kl": float(torch.cat(kls).mean()),
+        "active_units": float(count_active_units(torch.cat(means))),
+        "active_units_vs_prior": float(count_active_units(torch.cat(standardized))),
+    }
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -307,23 +356,37 @@ def evaluate_model(model: nn.Module, inputs: Tensor, targets: Tensor, config: Qu
 
 @dataclass
 class ExperimentResult:
-    """What :func:`run_quadrant_experiment` returns: one row per model and quadrant count, and the models."""
+    """What :func:`run_quadrant_experiment` returns: one row per model, quadrant count and seed, and the models.
+
+    ``digits`` are those of the first seed (the test digits are the same for every seed;
+    the validation split is drawn with each seed).
+    """
 
     config: QuadrantConfig
     digits: Digits
+    seeds: list[int] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
-    models: dict[tuple[str, int], TrainedModel] = field(default_factory=dict)
+    models: dict[tuple[str, int, int], TrainedModel] = field(default_factory=dict)
 
-    def model(self, kind: str, num_given: int) -> nn.Module:
-        """The trained model of ``kind`` for ``num_given`` quadrants."""
-        return self.models[(kind, num_given)].model
+    def model(self, kind: str, num_given: int, seed: int | None = None) -> nn.Module:
+        """The trained model of ``kind`` for ``num_given`` quadrants and ``seed`` (default: the first seed)."""
+        return self.models[(kind, num_given, self.seeds[0] if seed is None else seed)].model
 
-    def nll(self, kind: str, num_given: int) -> float:
-        """The reported :math:`-\\log p(y \\mid x)` of one model (see :func:`evaluate_model`)."""
+    def row(self, kind: str, num_given: int, seed: int | None = None) -> dict:
+        """The result row of one model (default: the first seed)."""
+        seed = self.seeds[0] if seed is None else seed
         for row in self.rows:
-            if row["model"] == kind and row["num_given"] == num_given:
-                return row["nll"]
-        raise KeyError(f"no result for {kind!r} with {num_given} given quadrant(s)")
+            if (row["model"], row["num_given"], row["seed"]) == (kind, num_given, seed):
+                return row
+        raise KeyError(f"no result for {kind!r} with {num_given} given quadrant(s) and seed {seed}")
+
+    def nll(self, kind: str, num_given: int, seed: int | None = None) -> float:
+        """The reported :math:`-\\log p(y \\mid x)` of one model (see :func:`evaluate_model`)."""
+        return self.row(kind, num_given, seed)["nll"]
+
+    def values(self, kind: str, num_given: int, column: str = "nll") -> list[float]:
+        """One ``column`` of the result rows of ``kind`` and ``num_given``: a value per seed, in seed order."""
+        return [self.row(kind, num_given, seed)[column] for seed in self.seeds]
 
 
 def read_results(path: str | Path) -> list[dict[str, str]]:
@@ -348,20 +411,24 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
     return rows
 
 
-def _row_order(key: tuple[str, str]) -> tuple:
-    kind, num_given = key
-    return num_given, MODELS.index(kind) if kind in MODELS else len(MODELS), kind
+def _row_key(row: dict) -> tuple[str, str, str]:
+    return row["model"], str(row["num_given"]), str(row.get("seed", ""))
+
+
+def _row_order(key: tuple[str, str, str]) -> tuple:
+    kind, num_given, seed = key
+    return num_given, MODELS.index(kind) if kind in MODELS else len(MODELS), kind, int(seed) if seed.isdigit() else -1
 
 
 def write_results(path: str | Path, rows: Sequence[dict]) -> Path:
-    """Merge the result rows into the CSV file at ``path`` (one row per model and quadrant count), atomically.
+    """Merge the result rows into the CSV file at ``path`` (one row per model, quadrant count and seed), atomically.
 
-    Rows for other models or quadrant counts that the file already holds are kept, so
-    no run ever leaves fewer rows than it found (:func:`cvae.checkpoints.atomic_write`).
+    Rows for other models, quadrant counts or seeds that the file already holds are kept,
+    so no run ever leaves fewer rows than it found (:func:`cvae.checkpoints.atomic_write`).
     """
-    merged = {(row["model"], str(row["num_given"])): row for row in read_results(path)}
+    merged = {_row_key(row): row for row in read_results(path)}
     for row in rows:
-        merged[(row["model"], str(row["num_given"]))] = {
+        merged[_row_key(row)] = {
             key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()
         }
     with atomic_write(path, "w", newline="", encoding="utf-8") as file:
@@ -404,60 +471,81 @@ def check_quadrants(quadrants: Sequence[int]) -> list[int]:
     return checked
 
 
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """Require at least one random seed, each a non-negative int, each once."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
+    checked = [check_positive_int(f"seeds[{position}]", seed, minimum=0) for position, seed in enumerate(seeds)]
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(f"seeds must list at least one seed, each once, got {list(seeds)}")
+    return checked
+
+
 def run_quadrant_experiment(
     config: QuadrantConfig | None = None,
     quadrants: Sequence[int] = (1, 2, 3),
     *,
+    seeds: Sequence[int] | None = None,
     out: str | Path | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> ExperimentResult:
-    """Train and evaluate the four models for each number of given quadrants.
+    """Train and evaluate the four models for each number of given quadrants and each random seed.
 
-    For each ``num_given``: the baseline first, then the CVAE, the GSNN and the hybrid,
-    each evaluated on the test digits right after training (:func:`evaluate_model`).
+    For each seed (default: ``config.seed`` alone) and ``num_given``: the baseline first,
+    then the CVAE, the GSNN and the hybrid, each evaluated on the test digits right after
+    training (:func:`evaluate_model`). A seed seeds everything random of its runs: the
+    validation split, the initializations, the batches and the estimates.
     With ``out`` a folder, checkpoints and ``results.csv`` (merged after every model)
     go there, models with a checkpoint are resumed instead of retrained, and the folder
     is locked for the run (:func:`output_folder`).
     """
     config = config or QuadrantConfig()
     quadrants = check_quadrants(quadrants)
+    seeds = check_seeds([config.seed] if seeds is None else seeds)
     device = torch.device(device) if device is not None else default_device()
     with output_folder(out, log) as folder:
-        digits = load_experiment_digits(config)
-        log(str(digits))
-        result = ExperimentResult(config, digits)
-        for num_given in quadrants:
-            test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
-            baseline = None
-            for kind in MODELS:
-                trained = train_model(
-                    kind, num_given, digits, config,
-                    baseline=baseline, checkpoint_dir=folder, device=device, progress=progress, log=log,
-                )
-                if kind == "baseline":
-                    baseline = trained.model
-                result.models[(kind, num_given)] = trained
-                scores = evaluate_model(trained.model, test_inputs, test_targets, config)
-                result.rows.append(
-                    {
-                        "model": kind,
-                        "num_given": num_given,
-                        **scores,
-                        "num_samples": config.num_samples if kind != "baseline" else 0,
-                        "epochs_run": trained.history.epochs,
-                        "best_epoch": trained.history.best_epoch,
-                        "train_seconds": round(trained.history.seconds, 1),
-                        "data": digits.source,
-                        "train_size": len(digits.train_images),
-                        "test_size": len(digits.test_images),
-                        "resumed": trained.resumed,
-                    }
-                )
-                log(f"  {kind:>8}, {num_given} given: -log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})")
-                if folder is not None:
-                    write_results(folder / RESULTS_FILE, result.rows)
+        data = load_digits(config.data)
+        result = ExperimentResult(config, load_experiment_digits(config, data), seeds)
+        log(str(result.digits))
+        for seed in seeds:
+            run = replace(config, seed=seed)
+            digits = load_experiment_digits(run, data)
+            for num_given in quadrants:
+                test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
+                baseline = None
+                for kind in MODELS:
+                    trained = train_model(
+                        kind, num_given, digits, run,
+                        baseline=baseline, checkpoint_dir=folder, device=device, progress=progress, log=log,
+                    )
+                    if kind == "baseline":
+                        baseline = trained.model
+                    result.models[(kind, num_given, seed)] = trained
+                    scores = evaluate_model(trained.model, test_inputs, test_targets, run)
+                    result.rows.append(
+                        {
+                            "model": kind,
+                            "num_given": num_given,
+                            "seed": seed,
+                            **scores,
+                            "num_samples": config.num_samples if kind != "baseline" else 0,
+                            "epochs_run": trained.history.epochs,
+                            "best_epoch": trained.history.best_epoch,
+                            "train_seconds": round(trained.history.seconds, 1),
+                            "data": digits.source,
+                            "train_size": len(digits.train_images),
+                            "test_size": len(digits.test_images),
+                            "resumed": trained.resumed,
+                        }
+                    )
+                    log(
+                        f"  {kind:>8}, {num_given} given, seed {seed}: "
+                        f"-log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})"
+                    )
+                    if folder is not None:
+                        write_results(folder / RESULTS_FILE, result.rows)
     return result
 
 
@@ -472,7 +560,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Sohn et al.'s quadrant experiment: baseline, CVAE, GSNN and hybrid; "
         "negative conditional log-likelihood per model and number of given quadrants.",
     )
-    parser.add_argument("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3], help="numbers of given quadrants")
+    parser.add_argument("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3],
+                        help="numbers of given quadrants")
     parser.add_argument("--data", choices=DATA_SOURCES, default=None, help="default: CVAE_DATA, else sample")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training and test digits")
     parser.add_argument("--epochs", type=int, default=None,
@@ -480,12 +569,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience; 0 turns it off (default 10)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate")
-    parser.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden_dims), help="hidden layer sizes (Pyro: 500 500)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden_dims),
+                        help="hidden layer sizes (Pyro: 500 500)")
     parser.add_argument("--latent", type=int, default=defaults.latent_dim, help="latent size (Pyro: 200)")
-    parser.add_argument("--alpha", type=float, default=defaults.hybrid_alpha, help="the hybrid's weight of the CVAE objective")
-    parser.add_argument("--particles", type=int, default=defaults.num_particles, help="prior samples L of the GSNN objective")
-    parser.add_argument("--samples", type=int, default=defaults.num_samples, help="samples S of the likelihood estimators")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--alpha", type=float, default=defaults.hybrid_alpha,
+                        help="the hybrid's weight of the CVAE objective")
+    parser.add_argument("--particles", type=int, default=defaults.num_particles,
+                        help="prior samples L of the GSNN objective")
+    parser.add_argument("--samples", type=int, default=defaults.num_samples,
+                        help="samples S of the likelihood estimators")
+    parser.add_argument("--gsnn-objective", choices=GSNN_OBJECTIVES, default=defaults.gsnn_objective,
+                        help="the GSNN term: mean_log (Sohn et al.: mean of log-likelihoods) or log_mean "
+                        "(log of the mean likelihood, a tighter bound)")
+    parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[defaults.seed],
+                        help="random seeds; each trains and scores every model once (one result row per seed)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="bf16: bfloat16 matrix products in training (fast on CPUs with AVX512-BF16/AMX)")
     parser.add_argument("--out", type=Path, default=Path("runs/quadrants"),
@@ -507,8 +604,9 @@ def _config(args: argparse.Namespace) -> QuadrantConfig:
         latent_dim=args.latent,
         hybrid_alpha=args.alpha,
         num_particles=args.particles,
+        gsnn_objective=args.gsnn_objective,
         num_samples=args.samples,
-        seed=args.seed,
+        seed=args.seeds[0],
         precision=args.precision,
     )
 
@@ -524,14 +622,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = _config(args)
         quadrants = check_quadrants(args.quadrants)
+        seeds = check_seeds(args.seeds)
         device = default_device()
         check_output_folder("--out", args.out)
     except (TypeError, ValueError) as error:
         return _error(error)
-    print("configuration: " + ", ".join(f"{key}={value}" for key, value in config.as_dict().items()), flush=True)
+    shown = {**{key: value for key, value in config.as_dict().items() if key != "seed"}, "seeds": seeds}
+    print("configuration: " + ", ".join(f"{key}={value}" for key, value in shown.items()), flush=True)
     try:
-        run_quadrant_experiment(config, quadrants, out=args.out, device=device, progress=not args.no_progress,
-                                log=lambda line: print(line, flush=True))
+        run_quadrant_experiment(config, quadrants, seeds=seeds, out=args.out, device=device,
+                                progress=not args.no_progress, log=lambda line: print(line, flush=True))
     except (CheckpointError, DataUnavailableError, FolderInUse, TrainingDiverged, OSError) as error:
         return _error(error)
     except KeyboardInterrupt:
