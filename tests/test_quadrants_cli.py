@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import math
 import os
 import signal
@@ -15,6 +16,7 @@ import time
 import pytest
 import torch
 
+import cvae
 from cvae.experiments import quadrants
 from cvae.experiments.quadrants import (
     CheckpointError,
@@ -77,8 +79,18 @@ def test_first_run_writes_results_and_checkpoints(first_run):
     assert estimators == {"baseline": "exact", "cvae": "importance", "gsnn": "monte_carlo", "hybrid": "importance"}
     assert all(math.isnan(float(r["nll_importance"])) for r in rows if r["model"] == "gsnn")
     names = sorted(p.name for p in first_run.iterdir())
-    expected = [".lock", "results.csv"] + [f"{m}-q{k}-s0.pt" for m in quadrants.MODELS for k in (1, 3)]
+    expected = [".lock", "results.csv", "run.json"] + [f"{m}-q{k}-s0.pt" for m in quadrants.MODELS for k in (1, 3)]
     assert names == sorted(expected)  # no temporary files
+
+
+def test_the_run_record_says_how_the_results_were_made(first_run):
+    record = json.loads((first_run / "run.json").read_text(encoding="utf-8"))
+    assert record["command"] == "python -m cvae.experiments.quadrants " + " ".join(
+        [*TINY, "--quadrants", "1", "3", "--out", str(first_run)])
+    assert record["configuration"]["epochs"] == 1 and record["configuration"]["patience"] == 10
+    assert record["configuration"]["seeds"] == [0] and record["configuration"]["hidden_dims"] == [16]
+    assert record["torch"] == torch.__version__ and record["cvae"] == cvae.__version__
+    assert record["device"] == "cpu" and record["device_name"] and record["finished"].endswith("UTC")
 
 
 def test_checkpoints_load_weights_only_and_record_config_and_versions(first_run):

@@ -13,7 +13,8 @@ It trains, for each random seed and number of given quadrants, the
 the GSNN objective ``gsnn_objective``) on top of it; estimates the negative conditional
 log-likelihood on the test digits (and, for the models with a recognition network, the
 test KL and the active latent units); and writes ``results.csv`` plus one checkpoint per
-model, quadrant count and seed to the output folder. Run it again and it
+model, quadrant count and seed to the output folder, with ``run.json``: the command line,
+the machine and the versions that made them. Run it again and it
 resumes: a model whose checkpoint exists is loaded, not retrained. Checkpoints are
 written atomically, record the configuration and the versions, carry a checksum, load
 with ``torch.load(..., weights_only=True)`` and are refused, with a message saying why,
@@ -31,7 +32,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import datetime as dt
+import json
 import math
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -40,7 +44,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+import cvae
 from cvae import settings
+from cvae.bench import machine
 from cvae.checkpoints import (
     CheckpointError,
     FolderInUse,
@@ -64,6 +70,7 @@ from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
 RESULTS_FILE = "results.csv"
+RUN_FILE = "run.json"  # how the command line made results.csv: the command, the machine, the versions
 COMMAND_LINE_EPOCHS = 100  # the command line's epoch budget unless --epochs or CVAE_EPOCHS says otherwise
 RESULT_FIELDS = (
     "model", "num_given", "seed", "nll", "estimator", "nll_importance", "nll_monte_carlo", "kl", "active_units",
@@ -636,8 +643,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(error)
     except KeyboardInterrupt:
         return _error(f"interrupted; rerun to resume (the finished models are kept in {args.out})", status=130)
+    write_run_record(args.out, sys.argv[1:] if argv is None else argv, shown, device)
     print(f"results: {args.out / RESULTS_FILE}", flush=True)
     return 0
+
+
+def write_run_record(folder: Path, arguments: Sequence[str], configuration: dict, device: torch.device) -> Path:
+    """Write ``run.json`` beside the results: the command line and the configuration it gave, when it
+    finished, the machine and the versions."""
+    record = {
+        "command": shlex.join(["python", "-m", "cvae.experiments.quadrants", *arguments]),
+        "configuration": configuration,
+        "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cvae": cvae.__version__,
+        **machine(device),
+    }
+    with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
+        json.dump(record, file, indent=1)
+    return folder / RUN_FILE
 
 
 def _error(error: Exception | str, status: int = 2) -> int:
