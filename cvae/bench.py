@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -43,7 +41,7 @@ from cvae.checkpoints import atomic_write, writable_file
 from cvae.checks import check_positive_float, checked_region
 from cvae.data import Batches
 from cvae.quadrants import split_quadrants
-from cvae.settings import TRAINING_DEVICES, default_device
+from cvae.settings import TRAINING_DEVICES, default_device, machine
 from cvae.label_cvae import LabelCVAE
 from cvae.structured import Baseline, StructuredCVAE
 from cvae.training import adam, fit, train_step
@@ -206,29 +204,6 @@ def measure(benchmark: Benchmark, device: torch.device, min_seconds: float) -> M
     ]
     rate = flops / seconds / 1e9 if benchmark.kind == "matmul" else items / seconds
     return Measurement(benchmark.name, unit, rate, flops / seconds if flops else None)
-
-
-def machine(device: torch.device) -> dict:
-    """What the numbers were measured on."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        cpuinfo = Path("/proc/cpuinfo")
-        if cpuinfo.exists():
-            for line in cpuinfo.read_text().splitlines():
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    return {
-        "device": str(device),
-        "device_name": name,
-        "cpu_count": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def run(quick: bool = False, device: torch.device | str | None = None, min_seconds: float | None = None) -> dict:

@@ -396,6 +396,14 @@ def label_prior_sample(prior: nn.Module, labels: Tensor, generator: torch.Genera
     check_generator("generator", generator)
 
 
+def standardize(z: Tensor, gaussian: object) -> None:
+    """Floating codes ``(..., d)`` and a ``(mean, log-variance)`` pair of their shape, on their device."""
+    check_tensor("z", z, floating=True)
+    mean, _ = check_gaussian("gaussian", gaussian)
+    check_same_shape(("z", "gaussian mean"), (z, mean))
+    check_same_device(("z", "gaussian mean"), (z, mean))
+
+
 def kl_to_prior(posterior: object, prior: object) -> None:
     """Two ``(mean, log-variance)`` pairs of one shape ``(B, d)``, on one device."""
     posterior_mean, _ = check_gaussian("posterior", posterior)

@@ -155,3 +155,14 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
     mu, logvar = _full_precision(mu, logvar)
     eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
     return mu + (0.5 * logvar).exp() * eps
+
+
+@checked(contracts.standardize)
+def standardize(z: Tensor, gaussian: tuple[Tensor, Tensor]) -> Tensor:
+    r"""Codes measured from a diagonal Gaussian in its own standard deviations: :math:`(z - m) / s`.
+
+    The map takes :math:`\mathcal N(m, \operatorname{diag} s^2)` to :math:`\mathcal N(0, I)`:
+    it compares a code with a prior that is not the standard normal one.
+    """
+    mean, logvar = gaussian
+    return (z - mean) * (-0.5 * logvar).exp()

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from cvae import contracts
 from cvae.checks import checked
 from cvae.data import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
-from cvae.distributions import GaussianParams, bernoulli_log_likelihood, gaussian_kl, reparameterize
+from cvae.distributions import GaussianParams, bernoulli_log_likelihood, gaussian_kl, reparameterize, standardize
 from cvae.estimators import count_active_units, importance_sampled_log_likelihood
 from cvae.networks import BernoulliDecoder, GaussianEncoder
 from cvae.elbo import elbo_terms
@@ -104,7 +104,6 @@ class LearnedPrior(LabelPrior):
 
     name = "learned"
 
-    @checked(contracts.label_prior_init)
     def __init__(self, latent_dim: int, num_classes: int = NUM_CLASSES) -> None:
         super().__init__(latent_dim, num_classes)
         self.means = nn.Parameter(torch.zeros(num_classes, latent_dim))
@@ -135,9 +134,8 @@ def kl_to_prior(posterior: GaussianParams, prior: GaussianParams) -> Tensor:
     So :func:`~cvae.distributions.gaussian_kl` computes it in its N(0, I) form, and a
     prior at :math:`m = 0, s = 1` gives bit for bit the KL of the standard-normal model.
     """
-    (mu, logvar), (prior_mean, prior_logvar) = posterior, prior
-    standardized_mean = (mu - prior_mean) * (-0.5 * prior_logvar).exp()
-    return gaussian_kl(standardized_mean, logvar - prior_logvar)
+    (mu, logvar), (_, prior_logvar) = posterior, prior
+    return gaussian_kl(standardize(mu, prior), logvar - prior_logvar)
 
 
 class ConvLabelEncoder(nn.Module):
@@ -341,8 +339,7 @@ def active_units(
     the decoder already gets.
     """
     mu, _ = model.encode(images, labels)
-    prior_mean, prior_logvar = model.prior(labels)
-    standardized = (mu - prior_mean) * (-0.5 * prior_logvar).exp()
+    standardized = standardize(mu, model.prior(labels))
     counts = torch.bincount(labels, minlength=NUM_CLASSES).clamp_min(1)[:, None]
     sums = torch.zeros(NUM_CLASSES, mu.shape[1], device=mu.device)
     class_means = sums.index_add_(0, labels, standardized) / counts

@@ -8,12 +8,14 @@
 * ``CVAE_DEVICE``: ``cpu``, ``cuda``, ``cuda:1`` ... (default: CUDA if present); read by
   :func:`default_device`, which refuses other device types (``mps``, ``xla``, ``meta`` ...).
 
-Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
+Also :func:`machine`, the description of the machine that results files and the
+benchmark record. Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import random
 from pathlib import Path
 
@@ -88,3 +90,26 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def machine(device: torch.device) -> dict:
+    """What a measurement ran on: the device and its name, the CPU count and threads, the versions."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.exists():
+            for line in cpuinfo.read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    return {
+        "device": str(device),
+        "device_name": name,
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }

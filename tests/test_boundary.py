@@ -25,7 +25,7 @@ import torch
 from cvae import classifier, contracts, distributions, elbo, estimators, networks, vae
 from cvae.checks import checked_region, validation
 from cvae.classifier import DigitClassifier, agreement
-from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, log_mean_exp
+from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, log_mean_exp, standardize
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import GaussianEncoder, mlp
 from cvae.vae import VAE
@@ -94,6 +94,12 @@ BAD_CALLS = [
         ValueError,
         "logvar_q contains NaN or infinite",
         id="gaussian_kl",
+    ),
+    pytest.param(
+        lambda: standardize(MU, (MU[:, :1], MU[:, :1])),
+        ValueError,
+        r"shapes must match: z\(4, 2\), gaussian mean\(4, 1\)",
+        id="standardize",
     ),
     pytest.param(
         lambda: bernoulli_log_likelihood(torch.zeros(4, 3), torch.full((4, 3), 2.0)),

@@ -46,7 +46,6 @@ from torch import Tensor, nn
 
 import cvae
 from cvae import settings
-from cvae.bench import machine
 from cvae.checkpoints import (
     CheckpointError,
     FolderInUse,
@@ -60,10 +59,10 @@ from cvae.checkpoints import (
 from cvae.checks import check_choice, check_positive_float, check_positive_int
 from cvae.settings import DATA_SOURCES, data_source
 from cvae.data import Batches, DataUnavailableError, DigitData, binarize, load_digits, split_validation
-from cvae.distributions import gaussian_kl
+from cvae.distributions import gaussian_kl, standardize
 from cvae.estimators import count_active_units
 from cvae.quadrants import check_num_given, split_quadrants
-from cvae.settings import default_device, seed_everything
+from cvae.settings import default_device, machine, seed_everything
 from cvae.contracts import check_alpha
 from cvae.structured import GSNN_OBJECTIVES, Baseline, StructuredCVAE, negative_conditional_log_likelihood
 from cvae.training import PRECISIONS, History, TrainingDiverged, fit
@@ -350,7 +349,7 @@ def latent_summary(model: StructuredCVAE, inputs: Tensor, targets: Tensor, batch
         (mu_q, logvar_q), (mu_p, logvar_p) = model.recognize(x, y), model.prior(x)
         kls.append(gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).cpu())
         means.append(mu_q.cpu())
-        standardized.append(((mu_q - mu_p) * (-0.5 * logvar_p).exp()).cpu())
+        standardized.append(standardize(mu_q, (mu_p, logvar_p)).cpu())
     return {
         "kl": float(torch.cat(kls).mean()),
         "active_units": float(count_active_units(torch.cat(means))),
@@ -514,11 +513,12 @@ def run_quadrant_experiment(
     device = torch.device(device) if device is not None else default_device()
     with output_folder(out, log) as folder:
         data = load_digits(config.data)
-        result = ExperimentResult(config, load_experiment_digits(config, data), seeds)
-        log(str(result.digits))
-        for seed in seeds:
-            run = replace(config, seed=seed)
-            digits = load_experiment_digits(run, data)
+        runs = [replace(config, seed=seed) for seed in seeds]
+        first = load_experiment_digits(runs[0], data)
+        result = ExperimentResult(config, first, seeds)
+        log(str(first))
+        for seed, run in zip(seeds, runs):
+            digits = first if run is runs[0] else load_experiment_digits(run, data)
             for num_given in quadrants:
                 test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
                 baseline = None
