@@ -13,6 +13,8 @@ Everything is measured in one run on one device, so the ratios are meaningful:
   :func:`cvae.training.fit` runs it (the data validated once, before the steps);
 * the end-to-end rate of :func:`cvae.training.fit` itself (epochs with validation, after
   a warm-up), next to the step it repeats, so that the loop's own cost shows;
+* the same step with the model's loss compiled by ``torch.compile`` (forward and
+  backward, in one graph), whose first call is the compilation;
 * importance-sampling evaluation throughput (examples x samples per second);
 * the floating-point rate a training step achieves (matrix-product FLOPs counted by
   ``torch.utils.flop_counter``, divided by the step's wall time) against a plain
@@ -20,20 +22,26 @@ Everything is measured in one run on one device, so the ratios are meaningful:
   hardware-efficiency ratio. Elementwise work counts as zero FLOPs, so the ratio is
   the share of the matrix unit's practical peak that the whole step turns into
   model arithmetic.
+
+Every row also reports its first, untimed call in seconds: for the compiled row, the
+compilation, with PyTorch's compilation caches off (what a first run costs).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+import torch._inductor.config
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -62,8 +70,10 @@ class Measurement:
 
     name: str
     unit: str
-    rate: float
+    rate: float | None  # None: the row could not run here (``skipped`` says why)
     flops_per_second: float | None = None
+    first_call_seconds: float | None = None  # the untimed first call: set-up, or compilation
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ class Benchmark:
     name: str
     kind: str  # "matmul", "train", "fit" or "evaluate"
     build: Callable[[torch.device], tuple[Callable[[], object], int, int]]
-    # build(device) -> (call, items per call, FLOP-counted work per call or 0 to count)
+    # build(device) -> (call, items per call, FLOP-counted work per call, or 0: count it in measure())
 
 
 def _synchronize(device: torch.device) -> None:
@@ -123,7 +133,12 @@ def _quadrant_batch(size: int) -> tuple[Tensor, Tensor]:
     return split_quadrants(digit_batch(size)[0], 1)
 
 
-def _training(make_model: Callable[[], nn.Module], make_batch: Callable[[], tuple[Tensor, ...]], precision: str) -> Callable:
+def _training(
+    make_model: Callable[[], nn.Module],
+    make_batch: Callable[[], tuple[Tensor, ...]],
+    precision: str,
+    compiled: bool = False,
+) -> Callable:
     def build(device: torch.device):
         torch.manual_seed(0)
         model = make_model().to(device).train()
@@ -134,7 +149,22 @@ def _training(make_model: Callable[[], nn.Module], make_batch: Callable[[], tupl
             with checked_region():  # as in fit: the data were validated before the first step
                 train_step(model, optimizer, batch, precision)
 
-        return step, len(batch[0]), 0
+        if not compiled:
+            return step, len(batch[0]), 0  # FLOPs counted by measure()
+        flops = _counted_flops(step)  # of the eager step: the compiled one cannot run under the counter
+        # The loss, forward and backward, compiled in the first call; one graph or an error.
+        model.loss_terms = torch.compile(model.loss_terms, dynamic=False, fullgraph=True)
+        calls = itertools.count()
+
+        def compiled_step() -> None:
+            if next(calls):
+                return step()
+            # The first call compiles as on a machine that never compiled it: no cache.
+            with warnings.catch_warnings(), torch._inductor.config.patch(force_disable_caches=True):
+                warnings.simplefilter("ignore", UserWarning)  # "dynamo_pgo force disabled ..."
+                return step()
+
+        return compiled_step, len(batch[0]), flops
 
     return build
 
@@ -179,6 +209,7 @@ def plan() -> list[Benchmark]:
         Benchmark("train label CVAE, conv", "train", _training(lambda: LabelCVAE("conv", 4), digits, "fp32")),
         Benchmark("train quadrant baseline", "train", _training(lambda: Baseline(1), quadrants, "fp32")),
         Benchmark("train quadrant CVAE", "train", _training(_quadrant_cvae, quadrants, "fp32")),
+        Benchmark("train quadrant CVAE, torch.compile", "train", _training(_quadrant_cvae, quadrants, "fp32", True)),
         Benchmark(f"fit quadrant CVAE ({FIT_EPOCHS} epochs with validation)", "fit", _fit(_quadrant_cvae)),
         Benchmark("train quadrant CVAE, 500-500/200", "train",
                   _training(lambda: StructuredCVAE(1, Baseline(1), **PYRO_SIZES), quadrants, "fp32")),
@@ -195,15 +226,24 @@ def plan() -> list[Benchmark]:
 
 def measure(benchmark: Benchmark, device: torch.device, min_seconds: float) -> Measurement:
     """Time one planned row on ``device``."""
-    call, items, flops = benchmark.build(device)
-    if benchmark.kind == "train":
-        flops = _counted_flops(call)
-    seconds = _timed(call, device, min_seconds, warmup=3 if benchmark.kind == "train" else 1)
     unit = {"matmul": "GFLOP/s", "train": "examples/s", "fit": "examples/s", "evaluate": "examples x samples/s"}[
         benchmark.kind
     ]
+    call, items, flops = benchmark.build(device)
+    start = time.perf_counter()
+    try:
+        call()
+    except torch._dynamo.exc.BackendCompilerFailed as error:  # e.g. no C++ compiler for torch.compile
+        cause = getattr(error, "inner_exception", None) or error
+        reason = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0]}"
+        return Measurement(benchmark.name, unit, None, skipped=f"torch.compile failed here: {reason}")
+    _synchronize(device)
+    first_call = time.perf_counter() - start
+    if benchmark.kind == "train" and not flops:
+        flops = _counted_flops(call)
+    seconds = _timed(call, device, min_seconds, warmup=2 if benchmark.kind == "train" else 0)
     rate = flops / seconds / 1e9 if benchmark.kind == "matmul" else items / seconds
-    return Measurement(benchmark.name, unit, rate, flops / seconds if flops else None)
+    return Measurement(benchmark.name, unit, rate, flops / seconds if flops else None, first_call)
 
 
 def run(quick: bool = False, device: torch.device | str | None = None, min_seconds: float | None = None) -> dict:
@@ -231,18 +271,45 @@ def run(quick: bool = False, device: torch.device | str | None = None, min_secon
     }
 
 
+def compile_payoff(results: dict) -> str | None:
+    """What ``torch.compile`` buys the quadrant CVAE's step in this run, and when it is repaid; None if not measured.
+
+    The ratio of the compiled to the eager step rate, and the number of steps whose
+    saved time pays back the compilation (the compiled row's first call less the
+    eager row's).
+    """
+    rows = {row["name"]: row for row in results["rows"]}
+    eager, compiled = rows.get("train quadrant CVAE"), rows.get("train quadrant CVAE, torch.compile")
+    if not eager or not compiled or eager["rate"] is None or compiled["rate"] is None:
+        return None
+    batch = results["batch_size"]
+    saved_per_step = batch / eager["rate"] - batch / compiled["rate"]
+    compiling = compiled["first_call_seconds"] - eager["first_call_seconds"]
+    repaid = (f"repaid after {compiling / saved_per_step:,.0f} steps of {batch} examples" if saved_per_step > 0
+              else "never repaid")
+    return (
+        f"torch.compile: the compiled quadrant CVAE step runs at {compiled['rate'] / eager['rate']:.2f} times "
+        f"the eager step's rate; compiling took {compiling:.1f} s, {repaid}"
+    )
+
+
 def format_table(results: dict) -> str:
     """The results as a plain-text table."""
     lines = [
         f"{results['device_name']} ({results['device']}, {results['threads']} threads), "
         f"torch {results['torch']}, Python {results['python']}, {results['date']}",
-        f"{'benchmark':<46}{'rate':>14}  {'unit':<22}{'GFLOP/s':>9}{'of fp32 matmul':>16}",
+        f"{'benchmark':<46}{'rate':>14}  {'unit':<22}{'GFLOP/s':>9}{'of fp32 matmul':>16}{'first call, s':>15}",
     ]
     for row in results["rows"]:
+        if row["rate"] is None:
+            lines.append(f"{row['name']:<46}{'skipped':>14}  {row['skipped']}")
+            continue
         gflops = "" if row["flops_per_second"] is None else f"{row['flops_per_second'] / 1e9:9.1f}"
         share = "" if row["fraction_of_matmul"] is None else f"{row['fraction_of_matmul']:15.0%}"
-        lines.append(f"{row['name']:<46}{row['rate']:14,.0f}  {row['unit']:<22}{gflops:>9}{share:>16}")
-    return "\n".join(lines)
+        lines.append(f"{row['name']:<46}{row['rate']:14,.0f}  {row['unit']:<22}{gflops:>9}{share:>16}"
+                     f"{row['first_call_seconds']:15.2f}")
+    payoff = compile_payoff(results)
+    return "\n".join(lines + ([payoff] if payoff else []))
 
 
 def main(argv: list[str] | None = None) -> int:

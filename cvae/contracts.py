@@ -212,6 +212,28 @@ def bernoulli_decoder_forward(decoder: nn.Module, inputs: Tensor) -> None:
     check_model_input("inputs", inputs, decoder)
 
 
+def conditional_bernoulli_decoder_init(
+    decoder: nn.Module, condition_dim: int, latent_dim: int, hidden_dims: Sequence[int], output_shape: Sequence[int]
+) -> None:
+    """Positive sizes, with at least one hidden layer (the first layer is the one split in two)."""
+    check_positive_int("condition_dim", condition_dim)
+    check_positive_int("latent_dim", latent_dim)
+    check_sizes("hidden_dims", hidden_dims)
+    check_sizes("output_shape", output_shape)
+
+
+def conditional_bernoulli_decoder_forward(decoder: nn.Module, condition: Tensor, z: Tensor) -> None:
+    """Finite conditions ``(B, condition_dim)`` and codes ``(..., B, latent_dim)`` of the decoder's dtype and device."""
+    check_tensor("condition", condition, floating=True)
+    if condition.dim() != 2 or condition.shape[1] != decoder.condition_dim:
+        raise ValueError(f"condition must have shape (B, {decoder.condition_dim}), got {tuple(condition.shape)}")
+    check_tensor("z", z, floating=True)
+    if z.dim() < 2 or z.shape[-2:] != (len(condition), decoder.latent_dim):
+        raise ValueError(f"z must have shape (..., {len(condition)}, {decoder.latent_dim}), got {tuple(z.shape)}")
+    check_model_input("condition", condition, decoder)
+    check_model_input("z", z, decoder)
+
+
 def vae_init(model: nn.Module, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256)) -> None:
     """A positive latent size and at least one positive hidden width."""
     check_positive_int("latent_dim", latent_dim)

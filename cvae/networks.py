@@ -1,7 +1,9 @@
 """The two halves of every model in the book: a Gaussian encoder and a Bernoulli decoder.
 
 Explained in the chapter :chapter:`The VAE on MNIST <book/vae>` and reused, with a
-condition concatenated to their inputs, by both CVAE chapters.
+condition concatenated to their inputs, by both CVAE chapters; the structured-prediction
+chapter's generation network decodes a code together with a whole input image
+(:class:`ConditionalBernoulliDecoder`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cvae import contracts
@@ -73,3 +76,35 @@ class BernoulliDecoder(nn.Module):
     def forward(self, inputs: Tensor) -> Tensor:
         """Map ``(..., input_dim)`` to logits of shape ``(..., *output_shape)``."""
         return self.net(inputs).unflatten(-1, self.output_shape)
+
+
+class ConditionalBernoulliDecoder(nn.Module):
+    r"""Logits of :math:`p(y \mid x, z)`: a :class:`BernoulliDecoder` of ``concat(x, z)``, without the copy.
+
+    The first layer of an MLP of the concatenation is one product,
+    :math:`W [x; z] + b = W_x x + W_z z + b`. Here it is stored as the two blocks
+    :math:`W_x` and :math:`W_z`: codes ``(S, B, d)`` for inputs ``(B, c)`` then cost
+    the ``x`` product once per input and the ``z`` product once per code, broadcast
+    together, instead of ``S`` copies of ``x``; and training computes the gradient of
+    each block directly. Initialised as ``nn.Linear(c + d, hidden)`` splits in two, so
+    it has the values (and the random draws) of the decoder of the concatenation.
+    """
+
+    @checked(contracts.conditional_bernoulli_decoder_init)
+    def __init__(self, condition_dim: int, latent_dim: int, hidden_dims: Sequence[int], output_shape: Sequence[int]) -> None:
+        super().__init__()
+        self.condition_dim = condition_dim
+        self.latent_dim = latent_dim
+        self.output_shape = tuple(output_shape)
+        joint = nn.Linear(condition_dim + latent_dim, hidden_dims[0])
+        weight_x, weight_z = joint.weight.detach().split([condition_dim, latent_dim], dim=1)
+        self.weight_x = nn.Parameter(weight_x.clone())
+        self.weight_z = nn.Parameter(weight_z.clone())
+        self.bias = nn.Parameter(joint.bias.detach().clone())
+        self.rest = nn.Sequential(nn.ReLU(), mlp([*hidden_dims, math.prod(self.output_shape)]))
+
+    @checked(contracts.conditional_bernoulli_decoder_forward)
+    def forward(self, condition: Tensor, z: Tensor) -> Tensor:
+        """Logits ``(..., B, *output_shape)`` of conditions ``(B, c)`` and codes ``(..., B, d)``."""
+        first = F.linear(condition, self.weight_x, self.bias) + F.linear(z, self.weight_z)
+        return self.rest(first).unflatten(-1, self.output_shape)

@@ -12,7 +12,6 @@ quadrant models (:mod:`cvae.contracts`) call.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -64,15 +63,22 @@ def output_size(num_given: int) -> int:
     return int(quadrant_mask(num_given).sum())
 
 
-@functools.lru_cache(maxsize=None)
+_PIXEL_INDICES: dict[tuple[int, torch.device], tuple[Tensor, Tensor]] = {}
+
+
+@torch.compiler.assume_constant_result
 def _pixel_indices(num_given: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Row-major indices into the 784 pixels of the given (x) and output (y) pixels, built once per device.
 
     Training steps gather and scatter with these instead of a boolean mask, which
-    would cost a ``nonzero`` pass per call.
+    would cost a ``nonzero`` pass per call. Marked constant for ``torch.compile``, which
+    then keeps the indices in the compiled graph instead of breaking it at ``nonzero``.
     """
-    output = quadrant_mask(num_given).flatten()
-    return (~output).nonzero().squeeze(1).to(device), output.nonzero().squeeze(1).to(device)
+    key = (num_given, device)
+    if key not in _PIXEL_INDICES:
+        output = quadrant_mask(num_given).flatten()
+        _PIXEL_INDICES[key] = (~output).nonzero().squeeze(1).to(device), output.nonzero().squeeze(1).to(device)
+    return _PIXEL_INDICES[key]
 
 
 @checked(contracts.split_quadrants)

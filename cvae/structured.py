@@ -42,7 +42,6 @@ import copy
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cvae import contracts
@@ -51,7 +50,7 @@ from cvae.data import IMAGE_PIXELS
 from cvae.distributions import GaussianParams, bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
 from cvae.elbo import elbo_terms
 from cvae.estimators import importance_sampled_log_likelihood
-from cvae.networks import BernoulliDecoder, GaussianEncoder, mlp
+from cvae.networks import ConditionalBernoulliDecoder, GaussianEncoder, mlp
 from cvae.quadrants import join_quadrants, output_size
 
 ESTIMATORS = ("importance", "monte_carlo")
@@ -163,8 +162,9 @@ class StructuredCVAE(_QuadrantModel):
     * ``recognition_net`` :math:`q(z \mid x, y)`: a :class:`~cvae.networks.GaussianEncoder`
       of the input completed with the true :math:`y` (the whole digit). A GSNN
       (``alpha = 0``) never uses it and has none.
-    * ``generation_net`` :math:`p(y \mid x, z)`: a :class:`~cvae.networks.BernoulliDecoder`
-      of ``concat(x, z)`` to the ``P`` output logits.
+    * ``generation_net`` :math:`p(y \mid x, z)`: a
+      :class:`~cvae.networks.ConditionalBernoulliDecoder` of ``concat(x, z)`` to the
+      ``P`` output logits.
 
     The baseline is trained first; the model keeps a frozen copy of it, so its
     prediction stays what it was trained to be, an estimate of :math:`\mathbb E[y \mid x]`,
@@ -205,7 +205,9 @@ class StructuredCVAE(_QuadrantModel):
         self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
         self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
         self.recognition_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim) if self.alpha > 0 else None
-        self.generation_net = BernoulliDecoder(IMAGE_PIXELS + latent_dim, self.hidden_dims[::-1], (self.output_dim,))
+        self.generation_net = ConditionalBernoulliDecoder(
+            IMAGE_PIXELS, latent_dim, self.hidden_dims[::-1], (self.output_dim,)
+        )
 
     def constructor_args(self) -> dict:
         """The arguments that rebuild this architecture, the baseline's included (stored in checkpoints)."""
@@ -241,14 +243,10 @@ class StructuredCVAE(_QuadrantModel):
     def generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
         r"""Logits of :math:`p(y \mid x, z)` for codes ``(B, d)`` or ``(S, B, d)``: shape ``(..., B, P)``.
 
-        The value of ``generation_net(concat(x, z))``, computed without copying ``x`` for
-        each of the ``S`` codes: the first layer's product splits into an ``x`` part
-        (computed once per input) and a ``z`` part (once per code).
+        The generation network of ``concat(x, z)``; for ``S`` codes per input it never
+        copies ``x`` (see :class:`~cvae.networks.ConditionalBernoulliDecoder`).
         """
-        first, rest = self.generation_net.net[0], self.generation_net.net[1:]
-        weight_x, weight_z = first.weight.split([IMAGE_PIXELS, self.latent_dim], dim=1)
-        from_x = F.linear(inputs.flatten(1), weight_x, first.bias)
-        return rest(from_x + F.linear(z, weight_z))
+        return self.generation_net(inputs.flatten(1), z)
 
     @checked(contracts.structured_cvae_loss_terms)
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:

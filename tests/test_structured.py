@@ -125,7 +125,7 @@ def particle_log_likelihoods(model, inputs, targets):
     if model.alpha > 0:
         torch.randn(mu.shape)  # the code of q(z | x, y) in the CVAE term is drawn first
     z = mu + (0.5 * logvar).exp() * torch.randn(model.num_particles, *mu.shape)
-    logits = model.generation_net(torch.cat([inputs.flatten(1).expand(len(z), -1, -1), z], dim=-1))
+    logits = model.generation_net(inputs.flatten(1), z)
     return -torch.nn.functional.binary_cross_entropy_with_logits(
         logits, targets.expand_as(logits), reduction="none"
     ).sum(-1)
@@ -153,7 +153,10 @@ def test_generation_network_sees_x_and_z_without_copies(digits):
     inputs, _ = split_quadrants(digits, 3)
     _, model = tiny_models(3)
     z = torch.randn(7, 6, 3)
-    naive = model.generation_net(torch.cat([inputs.flatten(1).expand(7, 6, 784), z], dim=-1))
+    net = model.generation_net
+    joint = torch.cat([net.weight_x, net.weight_z], dim=1)  # the first layer of concat(x, z)
+    first = torch.nn.functional.linear(torch.cat([inputs.flatten(1).expand(7, 6, 784), z], dim=-1), joint, net.bias)
+    naive = net.rest(first)
     assert torch.allclose(model.generate_logits(inputs, z), naive, atol=1e-5)
     with pytest.raises(ValueError, match="z must have shape"):
         model.generate_logits(inputs, torch.randn(6, 4))

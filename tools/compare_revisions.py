@@ -57,6 +57,9 @@ models = {
     "label CVAE, conv": (lambda: LabelCVAE("conv", 4), (images, labels)),
     "quadrant baseline": (lambda: Baseline(1), quadrants),
     "quadrant CVAE": (lambda: StructuredCVAE(1, Baseline(1)), quadrants),
+    "quadrant CVAE, 500-500/200": (
+        lambda: StructuredCVAE(1, Baseline(1), hidden_dims=(500, 500), latent_dim=200), quadrants
+    ),
 }
 
 

@@ -451,7 +451,7 @@ class BenchmarkReport(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from cvae.bench import plan
+        from cvae.bench import compile_payoff, plan
 
         path = (Path(self.env.srcdir) / Path(self.env.docname).parent / self.arguments[0]).resolve()
         self.env.note_dependency(str(path))
@@ -475,13 +475,18 @@ class BenchmarkReport(SphinxDirective):
         ], ["cvae-report-benchmark-machine"])
         rows = []
         for row in results["rows"]:
+            if row["rate"] is None:
+                rows.append([row["name"], "skipped", row["skipped"], "—", "—", "—"])
+                continue
             rate = f"{row['rate']:,.0f}" if row["rate"] >= 100 else f"{row['rate']:.1f}"
             gflops = "—" if row["flops_per_second"] is None else f"{row['flops_per_second'] / 1e9:,.1f}"
             share = "—" if row["fraction_of_matmul"] is None else f"{row['fraction_of_matmul']:.0%}"
-            rows.append([row["name"], rate, row["unit"], gflops, share])
-        measurements = table(["benchmark", "rate", "unit", "GFLOP/s", "of fp32 matmul"], rows,
+            first = "—" if row.get("first_call_seconds") is None else f"{row['first_call_seconds']:.2f}"
+            rows.append([row["name"], rate, row["unit"], gflops, share, first])
+        measurements = table(["benchmark", "rate", "unit", "GFLOP/s", "of fp32 matmul", "first call, s"], rows,
                              ["cvae-report-benchmark"])
-        return [machine, measurements]
+        payoff = compile_payoff(results)
+        return [machine, measurements] + ([nodes.paragraph(text=f"{payoff}.")] if payoff else [])
 
 
 def always_rebuild(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
