@@ -286,7 +286,10 @@ def start_run(out, *args) -> subprocess.Popen:
     env = {**os.environ, "CVAE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
     env.pop("CVAE_EPOCHS", None)
     command = [*PYTHON, *TINY, "--epochs", "100000", "--patience", "0", "--out", str(out), *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C as in a terminal: a test run started in the background (``make test &``, some CI
+    # runners) passes SIGINT on ignored, and Python keeps ignoring a signal it inherits ignored.
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_training(process: subprocess.Popen) -> None:
