@@ -649,12 +649,9 @@ def structured_cvae_recognize(model: nn.Module, inputs: Tensor, targets: Tensor)
 
 
 def structured_cvae_generate_logits(model: nn.Module, inputs: Tensor, z: Tensor) -> None:
-    """Inputs as for :func:`baseline_predict` and finite codes ``(..., B, d)`` of the model's dtype and device."""
+    """Inputs as for :func:`baseline_predict`, and codes as for the generation network's forward."""
     _quadrant_inputs(model, inputs)
-    check_tensor("z", z, floating=True)
-    if z.dim() < 2 or z.shape[-2:] != (len(inputs), model.latent_dim):
-        raise ValueError(f"z must have shape (..., {len(inputs)}, {model.latent_dim}), got {tuple(z.shape)}")
-    check_model_input("z", z, model)
+    conditional_bernoulli_decoder_forward(model.generation_net, inputs.flatten(1), z)
 
 
 def structured_cvae_loss_terms(model: nn.Module, inputs: Tensor, targets: Tensor) -> None:
