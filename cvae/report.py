@@ -1,5 +1,5 @@
 """Results as the chapters report them: HTML tables, mean ± standard deviation over runs, and comparisons
-that speak only where a difference exceeds the spread.
+that speak only where a difference exceeds the spread, each verdict with its margin.
 
 Used by every chapter with measured results (first in :chapter:`The VAE on MNIST <book/vae>`).
 """
@@ -7,8 +7,39 @@ Used by every chapter with measured results (first in :chapter:`The VAE on MNIST
 from __future__ import annotations
 
 import html
+import math
+import re
 import statistics
 from collections.abc import Sequence
+
+#: The margin a verdict needs before the notebook checks compare it: the deciding statistic
+#: at least twice its threshold (or at most half of it). Trained models differ slightly
+#: between CPUs (another instruction set rounds differently, and training amplifies that);
+#: a verdict closer to its threshold than this is glued for the text but not compared
+#: (``tests/test_verdict_margins.py`` checks the stored runs against it).
+ROBUST_MARGIN = 2.0
+
+
+class Verdict(str):
+    """A verdict word that knows its ``margin``: how far the statistic that decided it sits
+    from the threshold that would change it, as a ratio (1: on the threshold; infinite when
+    the spread is zero). ``said(more, less)`` gives the same verdict in other words."""
+
+    margin: float
+
+    def __new__(cls, word: str, margin: float) -> Verdict:
+        verdict = super().__new__(cls, word)
+        verdict.margin = margin
+        return verdict
+
+    def said(self, better: str, worse: str) -> Verdict:
+        """The verdict with ``better``/``worse`` in place of those words (same margin)."""
+        words = {"better": better, "worse": worse}
+        return Verdict(words.get(str(self), str(self)), self.margin)
+
+
+def _ratio(value: float, threshold: float) -> float:
+    return math.inf if threshold == 0 else value / threshold
 
 
 def mean_sd(values: Sequence[float], digits: int = 1) -> str:
@@ -21,18 +52,45 @@ def mean_sd(values: Sequence[float], digits: int = 1) -> str:
     return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def compare(a: Sequence[float], b: Sequence[float], lower_is_better: bool = True) -> str:
+def compare(
+    a: Sequence[float], b: Sequence[float], lower_is_better: bool = True, resolution: float = 0.0
+) -> Verdict:
     """``"better"``, ``"worse"`` or ``"within spread"``: is ``a`` better than ``b`` by more than the spread?
 
     The difference of the means counts only when it exceeds the sum of the two sample
-    standard deviations, a deliberately conservative rule for a handful of runs.
+    standard deviations (and ``resolution``, the smallest difference the measure can
+    resolve). With ``b`` all zeros and ``a`` the per-seed differences, this is a paired
+    comparison: the mean difference against its standard deviation.
     """
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"compare needs at least two runs of each, got {len(a)} and {len(b)}")
-    difference = statistics.fmean(a) - statistics.fmean(b)
-    if abs(difference) <= statistics.stdev(a) + statistics.stdev(b):
-        return "within spread"
-    return "better" if (difference < 0) == lower_is_better else "worse"
+    difference = abs(statistics.fmean(a) - statistics.fmean(b))
+    threshold = max(statistics.stdev(a) + statistics.stdev(b), resolution)
+    if difference <= threshold:
+        return Verdict("within spread", _ratio(threshold, difference))
+    lower = statistics.fmean(a) < statistics.fmean(b)
+    return Verdict("better" if lower == lower_is_better else "worse", _ratio(difference, threshold))
+
+
+def exceeds(value: float, threshold: float) -> Verdict:
+    """``"yes"`` when ``value > threshold`` (both positive), ``"no"`` otherwise, with the margin."""
+    if value <= 0 or threshold <= 0:
+        raise ValueError(f"exceeds compares positive numbers, got {value} and {threshold}")
+    if value > threshold:
+        return Verdict("yes", value / threshold)
+    return Verdict("no", threshold / value)
+
+
+def glue_margins(name: str, verdicts: Sequence[Verdict]) -> None:
+    """Store the margins of ``verdicts`` in the notebook (glue ``margin_<name>``, not shown).
+
+    The record is masked for the notebook checks (its numbers differ between CPUs); the
+    verdict words themselves are compared, so each must be at least :data:`ROBUST_MARGIN`.
+    """
+    from myst_nb import glue  # the book's dependency; the package does not need it
+
+    shown = " | ".join(f"{min(verdict.margin, 99.99):.2f}" for verdict in verdicts)
+    glue("margin_" + re.sub(r"\W+", "_", name).strip("_").lower(), shown, display=False)
 
 
 class Table:

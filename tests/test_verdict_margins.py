@@ -1,0 +1,82 @@
+"""Every verdict the notebook checks compare survives another CPU: it sits far from its threshold.
+
+Trained models differ slightly between CPUs, so a verdict close to its threshold can flip
+there (``better`` on one machine, ``within spread`` on another) and fail nbval. The
+chapters record each verdict's margin in the stored run (``cvae.report.glue_margins``,
+masked for nbval); this test reads the stored outputs: in every cell that nbval compares,
+each recorded margin must be at least ``cvae.report.ROBUST_MARGIN``, and a cell that shows
+a comparison's verdict word must record its margins. Verdicts closer to their threshold
+belong in a cell tagged ``nbval-ignore-output`` (glued for the text, not compared).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from cvae.report import ROBUST_MARGIN
+from tools.toc import toc_notebooks
+
+CHAPTERS = toc_notebooks()
+NOT_COMPARED = {"nbval-ignore-output", "nbval-skip", "raises-exception"}
+VERDICT_WORDS = re.compile(r"\b(better|worse|within spread)\b")
+RECORD = "application/papermill.record/text/plain"
+
+
+def compared_cells(path):
+    import nbformat
+
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type == "code" and not tags & NOT_COMPARED:
+            yield index, cell
+
+
+def shown_text(cell) -> str:
+    """What nbval compares as text: streams, plain-text reprs and glued values."""
+    parts = []
+    for output in cell.outputs:
+        parts.append(output.get("text", ""))
+        data = output.get("data", {})
+        parts += [data.get("text/plain", ""), data.get(RECORD, "")]
+    return "\n".join(parts)
+
+
+def margins(cell) -> dict[str, list[float]]:
+    """The margins a cell recorded, by name (``glue_margins``' records)."""
+    found = {}
+    for output in cell.outputs:
+        name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+        if name.startswith("margin_"):
+            shown = ast.literal_eval(output["data"][RECORD])
+            found[name] = [float(value) for value in shown.split(" | ")]
+    return found
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_compared_verdict_sits_outside_the_margin(path):
+    close, unrecorded = [], []
+    for index, cell in compared_cells(path):
+        recorded = margins(cell)
+        close += [f"cell {index}, {name}: {values}" for name, values in recorded.items()
+                  if min(values) < ROBUST_MARGIN]
+        if VERDICT_WORDS.search(shown_text(cell)) and not recorded:
+            unrecorded.append(f"cell {index}")
+    assert not close, (
+        f"verdicts within {ROBUST_MARGIN}x of their threshold are compared by nbval "
+        f"(tag their cell nbval-ignore-output): {close}"
+    )
+    assert not unrecorded, f"compared verdicts without a recorded margin: {unrecorded}"
+
+
+def test_margins_are_read_from_the_stored_record():
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("glue_margins('x', verdicts)")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={RECORD: "'3.41 | 99.99 | 1.20'"},
+        metadata={"scrapbook": {"name": "margin_x", "mime_prefix": ""}},
+    )]
+    assert margins(cell) == {"margin_x": [3.41, 99.99, 1.2]}
