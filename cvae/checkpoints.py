@@ -15,7 +15,11 @@ experiment's command line.
   another architecture or with other training settings.
 * Verified: a SHA-256 checksum over the tensors and the metadata is stored with them and
   checked on loading, so a file with flipped bytes is refused instead of loaded; so are
-  weights that are NaN or infinite.
+  weights that are NaN or infinite, and files whose structure is not the one written.
+* Loadable: what is written loads back. A save that could not (a value that is not a
+  plain Python one, NaN weights) is refused before anything is written, and a write that
+  fails (a full disk, a file-size limit, Ctrl-C) says why in one line, leaving the
+  previous file as it was.
 
 The output folders of long runs get the same care: :func:`writable_folder` and
 :func:`writable_file` find an unusable location before any work, :func:`folder_lock`
@@ -26,6 +30,7 @@ what killed writes left behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -43,12 +48,15 @@ from torch import nn
 import cvae
 
 CHECKPOINT_FORMAT = 2  # 2: with a SHA-256 checksum
+ENTRIES = ("format", "architecture", "state_dict", "config", "history", "versions", "checksum")
+PLAIN = (type(None), bool, int, float, str)  # with lists, tuples and string-keyed dicts of them
 LOCK_FILE = ".lock"
 _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # the names atomic_write's mkstemp gives
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used: unreadable, damaged, or made for another architecture or other settings."""
+    """A checkpoint cannot be used (unreadable, damaged, made for another architecture or other
+    settings) or cannot be written (it would not load back, or the write failed)."""
 
 
 class FolderInUse(RuntimeError):
@@ -163,9 +171,18 @@ def save_checkpoint(
 ) -> Path:
     """Write ``model``'s weights with its architecture, ``config``, ``history`` and the versions, atomically.
 
-    ``config`` and ``history`` must hold plain Python values (numbers, strings, lists,
-    dicts), which is what ``weights_only`` loading accepts; so must any ``extra`` entry.
+    ``config``, ``history`` and any ``extra`` entry must hold plain Python values (None,
+    bool, int, float, str, and lists, tuples and string-keyed dicts of them), which is
+    what ``weights_only`` loading accepts; the weights must be finite.
+
+    Raises:
+        CheckpointError: the file would not load back (a value that is not plain, an
+            ``extra`` entry named like one of the checkpoint's own, NaN or infinite
+            weights), or writing it failed (no space left, a file-size limit ...). The
+            one-line message says which; ``path`` keeps its previous content.
+        KeyboardInterrupt: Ctrl-C during the write; ``path`` keeps its previous content.
     """
+    path = Path(path)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "architecture": architecture(model),
@@ -173,12 +190,104 @@ def save_checkpoint(
         "config": dict(config or {}),
         "history": dict(history or {}),
         "versions": {"torch": str(torch.__version__), "cvae": cvae.__version__, "python": sys.version.split()[0]},
-        **extra,
     }
+    problem = _unloadable(payload, extra)
+    if problem is not None:
+        raise CheckpointError(f"cannot save {path}: {problem} ({_unchanged(path)})")
+    payload.update(extra)
     payload["checksum"] = checksum(payload)
-    with atomic_write(path) as file:
-        torch.save(payload, file)
-    return Path(path)
+    try:
+        with atomic_write(path) as file:
+            torch.save(payload, file)
+    except (OSError, RuntimeError) as error:
+        cause = _write_error(error)
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        if not isinstance(cause, OSError) or cause.errno is None:
+            raise
+        raise CheckpointError(
+            f"cannot write the checkpoint {path}: {_system_reason(cause, path.parent)} "
+            f"({_unchanged(path)})"
+        ) from None
+    return path
+
+
+def _not_plain(value: object, where: str = "") -> str | None:
+    """Where ``value`` holds something other than plain Python values (see :data:`PLAIN`), or None.
+
+    Only those load with ``weights_only`` and sort in the checksum's JSON; a NumPy scalar
+    or a ``Path`` does neither, and a bit flipped in a file can turn a key into a tuple.
+    """
+    if type(value) in (list, tuple):
+        items = enumerate(value)
+    elif type(value) is dict:
+        keys = [key for key in value if type(key) is not str]
+        if keys:
+            where = where or "the checkpoint"
+            return f"{where} has the key {keys[0]!r}, a {_type(keys[0])}, not a string"
+        items = value.items()
+    else:
+        return None if type(value) in PLAIN else f"{where} is a {_type(value)}, not a plain value"
+    for key, item in items:
+        problem = _not_plain(item, f"{where}[{key!r}]" if where else key)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _type(value: object) -> str:
+    """The name of ``value``'s type, with its module unless built in: ``numpy.float64``."""
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+def _non_finite(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """The names of the floating tensors of ``state`` that hold NaN or infinite values."""
+    return [name for name, tensor in state.items()
+            if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
+
+
+def _unloadable(payload: dict, extra: Mapping[str, object]) -> str | None:
+    """Why ``payload`` with the ``extra`` entries would not load back, or None."""
+    taken = [key for key in extra if key in ENTRIES]
+    if taken:
+        return (f"the extra entry {taken[0]!r} would replace the checkpoint's own (its entries: "
+                f"{', '.join(ENTRIES)}); give it another name")
+    problem = _not_plain({key: value for key, value in {**payload, **extra}.items()
+                          if key != "state_dict"})
+    if problem is not None:
+        return (f"{problem}; a checkpoint holds None, bool, int, float, str and lists, tuples "
+                "and string-keyed dicts of them (what weights-only loading accepts): convert it, "
+                "with float() or str() for example")
+    broken = _non_finite(payload["state_dict"])
+    if broken:
+        return (f"the model's weights hold NaN or infinite values ({', '.join(broken[:5])}), "
+                "which loading refuses")
+    return None
+
+
+def _unchanged(path: Path) -> str:
+    return f"{path} keeps its previous content" if path.exists() else "nothing was written"
+
+
+def _write_error(error: BaseException) -> BaseException:
+    """What stopped a write: ``torch.save`` reports a failed write of its zip writer as a
+    ``RuntimeError`` ("unexpected pos"), with the write's own error (a full disk, Ctrl-C) as
+    its context."""
+    while isinstance(error, RuntimeError) and error.__context__ is not None:
+        error = error.__context__
+    return error
+
+
+def _system_reason(error: OSError, folder: Path) -> str:
+    """The operating system's reason in words, with the free space when it is full."""
+    reason = error.strerror[:1].lower() + error.strerror[1:]
+    if error.errno == errno.ENOSPC and folder.is_dir():
+        stats = os.statvfs(folder)
+        return f"{reason} ({stats.f_bavail * stats.f_frsize // 1024} kB free in {folder})"
+    if error.errno == errno.EFBIG:
+        return f"{reason} (larger than this process's file-size limit, ulimit -f)"
+    return reason
 
 
 def checksum(payload: Mapping) -> str:
@@ -189,7 +298,7 @@ def checksum(payload: Mapping) -> str:
     """
     digest = hashlib.sha256()
     metadata = {key: value for key, value in payload.items() if key not in ("state_dict", "checksum")}
-    digest.update(json.dumps(metadata, sort_keys=True, default=repr).encode())
+    digest.update(json.dumps(metadata, sort_keys=True).encode())
     for name in sorted(payload["state_dict"]):
         tensor = payload["state_dict"][name].detach().cpu().contiguous().reshape(-1)
         digest.update(f"\n{name} {tensor.dtype} {list(payload['state_dict'][name].shape)}\n".encode())
@@ -227,11 +336,27 @@ def _structure_problem(payload: object) -> str | None:
     if not (isinstance(arch, dict) and isinstance(arch.get("shapes"), dict)
             and (arch.get("args") is None or isinstance(arch.get("args"), dict))):
         return "its 'architecture' is not a dict with 'shapes' and 'args'"
-    if not isinstance(state, dict) or not all(isinstance(tensor, torch.Tensor) for tensor in state.values()):
-        return "its 'state_dict' is not a dict of tensors"
+    if not isinstance(state, dict) or not all(
+        type(name) is str and isinstance(tensor, torch.Tensor) and tensor.layout == torch.strided
+        for name, tensor in state.items()
+    ):
+        return "its 'state_dict' is not a dict of named dense tensors"
     if not isinstance(payload["config"], dict) or not isinstance(payload["history"], dict):
         return "its 'config' or 'history' is not a dict"
+    problem = _not_plain({key: value for key, value in payload.items() if key != "state_dict"})
+    if problem is not None:
+        return problem
+    shapes = {name: list(tensor.shape) for name, tensor in state.items()}
+    if shapes != arch["shapes"]:
+        differ = ", ".join(_differences(shapes, arch["shapes"]))
+        return f"its weights are not those its 'architecture' lists ({differ})"
     return None
+
+
+def _differences(shapes: Mapping[str, list], wanted: Mapping[str, list]) -> list[str]:
+    """The first five tensor names whose shapes differ (or that only one side has), in order."""
+    names = set(shapes) | set(wanted)
+    return sorted(name for name in names if shapes.get(name) != wanted.get(name))[:5]
 
 
 def _read(path: Path) -> dict:
@@ -257,10 +382,49 @@ def _read(path: Path) -> dict:
             f"{path} is damaged: its content does not match its SHA-256 checksum (changed bytes or an "
             "incomplete copy); delete it to retrain"
         )
-    broken = [name for name, tensor in payload["state_dict"].items()
-              if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
+    broken = _non_finite(payload["state_dict"])
     if broken:
         raise CheckpointError(f"{path} holds NaN or infinite weights ({', '.join(broken[:5])}); delete it to retrain")
+    return payload
+
+
+def read_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    config: Mapping | None = None,
+    settings: Sequence[str] = (),
+) -> dict:
+    """The verified payload of ``path``, checked against ``model`` but not loaded into it.
+
+    The checks of :func:`load_checkpoint`, which raises the same errors; ``model`` is
+    left as it is.
+    """
+    path = Path(path)
+    wanted = architecture(model)
+    payload = _read(path)
+    stored = payload["architecture"]
+    if stored.get("class") != wanted["class"] or stored.get("args") != wanted["args"]:
+        raise CheckpointError(
+            f"{path} holds a different architecture: {_describe(stored)}, but this run builds "
+            f"{_describe(wanted)}. Use another file or output folder, or delete this one to retrain"
+        )
+    if stored["shapes"] != wanted["shapes"]:
+        raise CheckpointError(
+            f"{path} holds tensors of other shapes than {wanted['class']}: "
+            f"{', '.join(_differences(stored['shapes'], wanted['shapes']))}"
+        )
+    stored_config, wanted_config = payload["config"], dict(config or {})
+    differences = [
+        f"{key} {stored_config.get(key)!r} (checkpoint) vs {wanted_config.get(key)!r} (this run)"
+        for key in settings
+        if stored_config.get(key) != wanted_config.get(key)
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path} was trained with other settings: {'; '.join(differences)}. "
+            "Use another output folder, or delete the file to retrain"
+        )
     return payload
 
 
@@ -281,36 +445,13 @@ def load_checkpoint(
 
     Raises:
         CheckpointError: the file cannot be read as a checkpoint (or is a folder); or
-            its content does not match its checksum; or its weights are not finite; or
-            it holds another model class, constructor arguments or parameter shapes; or
-            other values of ``settings``. The message names the file and what is wrong.
+            its content does not match its checksum or its structure is not the one
+            written (a missing entry, weights of other shapes than it lists); or its
+            weights are not finite; or it holds another model class, constructor
+            arguments or parameter shapes; or other values of ``settings``. The
+            one-line message names the file and what is wrong.
     """
-    path = Path(path)
-    wanted = architecture(model)
-    payload = _read(path)
-    stored = payload["architecture"]
-    if stored.get("class") != wanted["class"] or stored.get("args") != wanted["args"]:
-        raise CheckpointError(
-            f"{path} holds a different architecture: {_describe(stored)}, but this run builds "
-            f"{_describe(wanted)}. Use another output folder, or delete the file to retrain"
-        )
-    if stored["shapes"] != wanted["shapes"]:
-        differ = sorted(
-            name for name in set(stored["shapes"]) | set(wanted["shapes"])
-            if stored["shapes"].get(name) != wanted["shapes"].get(name)
-        )
-        raise CheckpointError(f"{path} holds tensors of other shapes than {wanted['class']}: {', '.join(differ[:5])}")
-    stored_config, wanted_config = payload["config"], dict(config or {})
-    differences = [
-        f"{key} {stored_config.get(key)!r} (checkpoint) vs {wanted_config.get(key)!r} (this run)"
-        for key in settings
-        if stored_config.get(key) != wanted_config.get(key)
-    ]
-    if differences:
-        raise CheckpointError(
-            f"{path} was trained with other settings: {'; '.join(differences)}. "
-            "Use another output folder, or delete the file to retrain"
-        )
+    payload = read_checkpoint(path, model, config=config, settings=settings)
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return payload

@@ -171,10 +171,10 @@ def check_range(name: str, value: Tensor, low: float, high: float) -> Tensor:
 
 
 def check_int(name: str, value: object) -> int:
-    """Require an int, not a bool (``True`` is an int to Python): seeds, dimensions."""
+    """Require an int, not a bool (``True`` is an int to Python); return it as a plain int."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    return value
+    return int(value)
 
 
 def check_bool(name: str, value: object) -> bool:
@@ -185,15 +185,15 @@ def check_bool(name: str, value: object) -> bool:
 
 
 def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
-    """Require an int (not a bool) of at least ``minimum``."""
-    check_int(name, value)
+    """Require an int (not a bool) of at least ``minimum``; return a plain int."""
+    value = check_int(name, value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
 def check_positive_float(name: str, value: object, *, allow_zero: bool = False) -> float:
-    """Require a finite real number > 0 (or >= 0 with ``allow_zero``)."""
+    """Require a finite real number > 0 (or >= 0 with ``allow_zero``); return a plain float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
@@ -206,12 +206,12 @@ def check_positive_float(name: str, value: object, *, allow_zero: bool = False) 
 
 
 def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
-    """Require one of a fixed set of option names."""
+    """Require one of a fixed set of option names; return the option itself (a plain str)."""
     options = tuple(choices)
     if value not in options:
         listing = ", ".join(repr(c) for c in options)
         raise ValueError(f"{name} must be one of {listing}; got {value!r}")
-    return value  # type: ignore[return-value]
+    return options[options.index(value)]
 
 
 def check_sizes(name: str, value: object, *, allow_empty: bool = False) -> list[int]:

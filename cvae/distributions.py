@@ -49,6 +49,12 @@ def gaussian_kl(
     With ``mu_p`` and ``logvar_p`` left out the prior is :math:`\mathcal N(0, I)` and this
     is :math:`\tfrac12\sum_j (\mu_{q,j}^2 + \sigma_{q,j}^2 - \log\sigma_{q,j}^2 - 1)`.
 
+    Finite wherever the divergence is representable, for log-variances far outside the
+    range of ``exp`` too (-120 or 200 in float32): the mean term is
+    ``standardize(mu_q, (mu_p, logvar_p))`` squared, never a difference divided by a
+    variance that underflowed to 0. A divergence larger than the dtype's largest number
+    is ``inf``; NaN is left only for ``logvar_p`` below about -177 (float32) with equal means.
+
     Args:
         mu_q, logvar_q: mean and log-variance of q, shape ``(..., d)``.
         mu_p, logvar_p: mean and log-variance of p (both or neither), shape ``(..., d)``.
@@ -61,7 +67,8 @@ def gaussian_kl(
         return 0.5 * (mu_q.pow(2) + logvar_q.exp() - logvar_q - 1.0).sum(-1)
     mu_p, logvar_p = _full_precision(mu_p, logvar_p)
     ratio = (logvar_q - logvar_p).exp()
-    return 0.5 * (ratio + (mu_q - mu_p).pow(2) / logvar_p.exp() - 1.0 - (logvar_q - logvar_p)).sum(-1)
+    distance = standardize(mu_q, (mu_p, logvar_p)).pow(2)
+    return 0.5 * (ratio + distance - 1.0 - (logvar_q - logvar_p)).sum(-1)
 
 
 @checked(contracts.gaussian_log_density)
@@ -75,9 +82,14 @@ def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 
     ``mu`` and ``logvar`` broadcast against ``z`` (a stack of samples ``(S, B, d)``
     against parameters ``(B, d)`` works). Returns shape ``z.shape[:-1]``.
+
+    The squared distance is :func:`standardize`'s, :math:`((z - \mu) e^{-\log\sigma^2/2})^2`,
+    so the density stays finite for log-variances beyond the range of ``exp`` (-120 or 200
+    in float32), where :math:`(z - \mu)^2 / \sigma^2` gives 0/0 or inf/inf; NaN is left
+    only for ``logvar`` below about -177 (float32) with ``z`` equal to ``mu``.
     """
     z, mu, logvar = _full_precision(z, mu, logvar)
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+    return -0.5 * (LOG_2PI + logvar + standardize(z, (mu, logvar)).pow(2)).sum(-1)
 
 
 class _BernoulliLogProb(torch.autograd.Function):

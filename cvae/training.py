@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from cvae.checkpoints import save_checkpoint, writable_file
+from cvae.checkpoints import CheckpointError, read_checkpoint, save_checkpoint, writable_file
 from cvae.checks import checked_region, check_choice, check_positive_float, check_positive_int, validation_enabled
 from cvae.data import Batches
 from cvae.settings import default_device
@@ -183,7 +184,10 @@ def train_step(
     return sums
 
 
-def _check_fit_arguments(model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed) -> None:
+def _check_fit_arguments(
+    model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed
+) -> dict:
+    """Check fit's arguments; return its settings as the plain Python values a checkpoint stores."""
     _check_model(model)
     for name, batches in (("train", train), ("validation", validation)):
         if batches is None and name == "validation":
@@ -194,17 +198,19 @@ def _check_fit_arguments(model, train, validation, epochs, learning_rate, patien
         if len(batches) == 0:
             raise ValueError(f"{name} has no batches ({len(batches.tensors[0])} examples, batch_size="
                              f"{batches.batch_size}, drop_last={batches.drop_last}): there is nothing to train on")
-    check_positive_int("epochs", epochs)
-    check_positive_float("learning_rate", learning_rate)
-    check_choice("precision", precision, PRECISIONS)
+    epochs = check_positive_int("epochs", epochs)
+    learning_rate = check_positive_float("learning_rate", learning_rate)  # not a NumPy scalar
+    precision = check_choice("precision", precision, PRECISIONS)
     if patience is not None:
-        check_positive_int("patience", patience)
+        patience = check_positive_int("patience", patience)
     if checkpoint is not None and not isinstance(checkpoint, (str, Path)):
         raise TypeError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
     if checkpoint is not None:
         writable_file("checkpoint", checkpoint)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    return {"epochs": epochs, "learning_rate": learning_rate, "patience": patience,
+            "seed": int(seed), "precision": precision}
 
 
 def _check_data(model: nn.Module, device: torch.device, *data: Batches | None) -> None:
@@ -247,12 +253,13 @@ def _train_epoch(
 
 @dataclass
 class _Best:
-    """The weights of the epoch with the lowest monitored loss so far."""
+    """The weights of the epoch with the lowest monitored loss so far; which epoch's are saved."""
 
     model: nn.Module
     loss: float = math.inf
     epoch: int = 0
     state: dict = field(default_factory=dict)
+    saved: int = 0  # the epoch whose weights this run wrote to the checkpoint (0: none)
 
     def __post_init__(self) -> None:
         self.state = copy.deepcopy(self.model.state_dict())
@@ -266,6 +273,28 @@ class _Best:
     def restore(self) -> None:
         self.model.load_state_dict(self.state)
         self.model.eval()
+
+    def save(self, path: str | Path, settings: dict, history: History) -> None:
+        """Write the best weights to ``path``, atomically; ``saved`` then says which it holds.
+
+        Also when Ctrl-C stops the write: the file holds the new weights exactly when it
+        is a new file (the write's temporary one, moved into place), not the one it was.
+        """
+        before = _file_id(path)
+        try:
+            save_checkpoint(path, self.model, config=settings, history=history.as_dict())
+        finally:
+            if _file_id(path) != before:
+                self.saved = self.epoch
+
+
+def _file_id(path: str | Path) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path`` (None when there is none)."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def fit(
@@ -292,25 +321,34 @@ def fit(
     * ``precision="bf16"`` trains with bfloat16 matrix products (:func:`autocast`);
       the default ``"fp32"`` gives the book's numbers on every machine.
     * With ``checkpoint`` (a file path) the best weights so far are saved there,
-      atomically, whenever validation improves (:mod:`cvae.checkpoints`).
+      atomically, whenever validation improves (:mod:`cvae.checkpoints`). A file that is
+      not a checkpoint of this model (another architecture, damaged, not a checkpoint)
+      is refused before training with :class:`~cvae.checkpoints.CheckpointError`; an
+      earlier run's checkpoint of this model is replaced from this run's first epoch on,
+      with a ``RuntimeWarning`` that names its loss (move the file away to keep it).
     * A NaN or infinite loss or weight stops training with :class:`TrainingDiverged`,
-      and Ctrl-C with :class:`TrainingInterrupted` (carrying the history so far): in
-      both cases the best weights are restored first and the last good checkpoint is
-      left as it was, so nothing trained so far is lost.
+      Ctrl-C with :class:`TrainingInterrupted` (carrying the history so far), and a
+      checkpoint that cannot be written (a full disk ...) with
+      :class:`~cvae.checkpoints.CheckpointError`: in each case the best weights are
+      restored first, the checkpoint file is left complete, and the message says which
+      epoch's weights the model and the file hold, so nothing trained so far is lost.
 
     Returns:
         The :class:`History` of per-epoch means (the model is trained in place and
         left in evaluation mode).
     """
-    _check_fit_arguments(model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed)
+    settings = _check_fit_arguments(
+        model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed
+    )
+    if checkpoint is not None and Path(checkpoint).exists():
+        _warn_replacing(read_checkpoint(checkpoint, model), checkpoint, description)
     device = _device(device)
     model.to(device)
     _check_data(model, device, train, validation)
-    settings = {"epochs": epochs, "learning_rate": learning_rate, "patience": patience, "seed": seed, "precision": precision}
 
     torch.manual_seed(seed)
     model.train()
-    optimizer = adam(model, learning_rate)
+    optimizer = adam(model, settings["learning_rate"])
     history, best, first_loss = History(), _Best(model), []
     start = time.perf_counter()
     bar = tqdm(total=epochs * len(train), desc=description, disable=not progress, mininterval=0.5, leave=True)
@@ -331,17 +369,20 @@ def fit(
                 if best.update(monitored, epoch):
                     history.best_epoch = epoch
                     if checkpoint is not None:
-                        save_checkpoint(checkpoint, model, config=settings, history=history.as_dict())
+                        best.save(checkpoint, settings, history)
                 elif patience is not None and epoch - best.epoch >= patience:
                     break
     except KeyboardInterrupt:
         best.restore()
         history.seconds = time.perf_counter() - start
         raise TrainingInterrupted(
-            f"{description}: interrupted in epoch {epoch}; the weights of epoch {best.epoch} were restored"
-            f"{_kept_in(checkpoint, best)}; the history of the finished epochs is in this error's .history",
+            f"{description}: interrupted in epoch {epoch}; {_restored(best, checkpoint)}; "
+            "the history of the finished epochs is in this error's .history",
             history,
         ) from None
+    except CheckpointError as error:  # the checkpoint could not be written
+        best.restore()
+        raise CheckpointError(f"{description}: {error}; {_restored(best, checkpoint)}") from None
     finally:
         bar.close()
     best.restore()
@@ -377,14 +418,39 @@ def _record(curves: dict[str, list[float]], means: dict[str, float]) -> dict[str
     return means
 
 
-def _kept_in(checkpoint: str | Path | None, best: _Best) -> str:
-    return f" (and are in {checkpoint})" if checkpoint is not None and best.epoch else ""
+def _restored(best: _Best, checkpoint: str | Path | None) -> str:
+    """Which epoch's weights the model got back, and which the checkpoint file holds."""
+    restored = f"the weights of epoch {best.epoch} were restored"
+    if checkpoint is None:
+        return restored
+    if best.saved and best.saved == best.epoch:
+        return f"{restored} (and are in {checkpoint})"
+    if best.saved:
+        return f"{restored}; {checkpoint} holds those of epoch {best.saved}"
+    return f"{restored}; this run wrote nothing to {checkpoint}"
+
+
+def _warn_replacing(previous: dict, checkpoint: str | Path, description: str) -> None:
+    """Warn that ``checkpoint``, an earlier run's of this model, is replaced; name its loss."""
+    history = previous["history"]
+    curves, epoch = history.get("validation") or history.get("train"), history.get("best_epoch")
+    try:
+        loss = f" (loss {float(curves['loss'][epoch - 1]):.2f} in epoch {epoch})" if epoch >= 1 else ""
+    except (LookupError, TypeError, ValueError):  # a history not written by fit
+        loss = ""
+    warnings.warn(
+        f"{description}: {checkpoint} holds an earlier run's checkpoint of this model{loss}; this "
+        "run replaces it with its own best weights from its first epoch on (move the file away "
+        "to keep it)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _diverged(description: str, value: float, epoch: int, best: _Best, checkpoint: str | Path | None) -> TrainingDiverged:
     best.restore()
     what = f"the loss became {value}" if not math.isfinite(value) else "the weights became NaN or infinite"
     return TrainingDiverged(
-        f"{description}: {what} in epoch {epoch}; the weights of epoch {best.epoch} were restored"
-        f"{_kept_in(checkpoint, best)}. Try a smaller learning_rate."
+        f"{description}: {what} in epoch {epoch}; {_restored(best, checkpoint)}. "
+        "Try a smaller learning_rate."
     )

@@ -72,6 +72,37 @@ def test_gaussian_kl_float32_and_gradients():
     torch.testing.assert_close(logvar.grad, 0.5 * (logvar.detach().exp() - 1.0))
 
 
+def extreme_gaussians() -> tuple[torch.Tensor, ...]:
+    """Every pairing of log-variances -120, 0 and 200 (beyond float32's exp: e^-120 underflows,
+    e^200 overflows), with equal means and with means 0.5 apart: the columns of ``(mu_q,
+    logvar_q, mu_p, logvar_p)``, each ``(18, 1)`` in float64."""
+    levels = torch.tensor([-120.0, 0.0, 200.0], dtype=DTYPE)
+    distances = torch.tensor([0.0, 0.5], dtype=DTYPE)
+    logvar_q, logvar_p, mu_q = torch.cartesian_prod(levels, levels, distances).T
+    return mu_q[:, None], logvar_q[:, None], torch.zeros_like(mu_q)[:, None], logvar_p[:, None]
+
+
+def test_extreme_finite_log_variances_give_the_float64_values_in_float32():
+    """Where the float64 value fits in float32 the float32 result is that value, else inf: never
+    NaN (the old quotients gave 0/0 at logvar -120)."""
+    mu_q, logvar_q, mu_p, logvar_p = extreme_gaussians()
+    standard = diag_normal(torch.zeros_like(mu_q), torch.zeros_like(logvar_q))
+    expected = {
+        "kl": kl_divergence(diag_normal(mu_q, logvar_q), diag_normal(mu_p, logvar_p)),
+        "kl to N(0, I)": kl_divergence(diag_normal(mu_q, logvar_q), standard),
+        "log density": diag_normal(mu_p, logvar_p).log_prob(mu_q),
+    }
+    assert all(bool(value.isfinite().all()) for value in expected.values())  # all finite in float64
+    mu_q, logvar_q, mu_p, logvar_p = (t.float() for t in (mu_q, logvar_q, mu_p, logvar_p))
+    got = {
+        "kl": gaussian_kl(mu_q, logvar_q, mu_p, logvar_p),
+        "kl to N(0, I)": gaussian_kl(mu_q, logvar_q),
+        "log density": gaussian_log_density(mu_q, mu_p, logvar_p),
+    }
+    for name, value in expected.items():
+        torch.testing.assert_close(got[name], value.float(), msg=lambda text: f"{name}: {text}")
+
+
 # ------------------------------------------------------------------ gaussian_log_density
 
 

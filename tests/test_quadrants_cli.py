@@ -13,10 +13,12 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 import torch
 
 import cvae
+from cvae.checkpoints import checksum
 from cvae.experiments import quadrants
 from cvae.experiments.quadrants import (
     CheckpointError,
@@ -263,19 +265,40 @@ def test_damaged_checkpoints_are_one_error_line(first_run, tmp_path, capsys):
 
 
 def test_checkpoints_with_nan_weights_are_refused(first_run, tmp_path, capsys):
-    from cvae.structured import Baseline
-    from cvae.training import History
-
+    """Made by hand (save_checkpoint refuses NaN weights), with a valid checksum."""
     out = copy_run(first_run, tmp_path / "nan")
-    model = Baseline(1, (16,))
-    with torch.no_grad():
-        next(model.parameters())[0, 0] = float("nan")
-    config = QuadrantConfig(
-        limit=200, epochs=1, patience=10, hidden_dims=(16,), latent_dim=2, num_particles=2, num_samples=5
-    )
-    save_trained(out / "baseline-q1-s0.pt", "baseline", model, config, History())
+    payload = torch.load(out / "baseline-q1-s0.pt", weights_only=True)
+    next(iter(payload["state_dict"].values()))[0, 0] = float("nan")
+    payload["checksum"] = checksum(payload)
+    torch.save(payload, out / "baseline-q1-s0.pt")
     assert main([*TINY, "--quadrants", "1", "--out", str(out)]) == 2
     assert "baseline-q1-s0.pt holds NaN or infinite weights" in capsys.readouterr().err
+
+
+def test_the_reported_flipped_bit_is_one_error_line(first_run, tmp_path, capsys):
+    """Offset 2025 XOR 0x80 of the CVAE's checkpoint: it turned a key of the stored config into
+    a tuple, which reached the checksum's JSON as a TypeError."""
+    out = copy_run(first_run, tmp_path / "flipped")
+    data = bytearray((out / "cvae-q1-s0.pt").read_bytes())
+    data[2025] ^= 0x80
+    (out / "cvae-q1-s0.pt").write_bytes(bytes(data))
+    assert main([*TINY, "--quadrants", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "cvae-q1-s0.pt" in err, err
+    assert err.endswith("delete it to retrain\n"), err
+
+
+def test_a_numpy_learning_rate_is_kept_as_a_float_and_the_model_resumes(tmp_path):
+    """np.logspace gives NumPy scalars: stored as they were, no checkpoint of them loaded back."""
+    learning_rate = np.logspace(-3, -2, 3)[1]
+    config = QuadrantConfig(data=np.str_("sample"), limit=200, epochs=1, hidden_dims=(16,),
+                            learning_rate=learning_rate)
+    assert type(config.learning_rate) is float and type(config.data) is str
+    digits, lines = quadrants.load_experiment_digits(config), []
+    for _ in range(2):
+        quadrants.train_model("baseline", 1, digits, config, checkpoint_dir=tmp_path,
+                              progress=False, log=lines.append)
+    assert lines[0].startswith("trained baseline") and lines[1].startswith("resumed baseline")
 
 
 PYTHON = [sys.executable, "-m", "cvae.experiments.quadrants"]

@@ -7,8 +7,14 @@ the same folder, merged results) are in tests/test_quadrants_cli.py.
 from __future__ import annotations
 
 import os
+import re
+import resource
+import shutil
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -19,6 +25,7 @@ import pytest
 import torch
 from torch import nn
 
+import cvae
 import cvae.data
 from cvae import bench
 from cvae.checkpoints import (
@@ -35,7 +42,7 @@ from cvae.data import Batches, DataUnavailableError, DigitData, check_labels, lo
 from cvae.experiments.quadrants import main as quadrants_main
 from cvae.experiments.quadrants import read_results, write_results
 from cvae.settings import default_device
-from cvae.training import fit
+from cvae.training import TrainingInterrupted, fit
 from test_data import write_idx, write_tiny_mnist
 
 
@@ -98,15 +105,6 @@ def test_the_checksum_covers_the_metadata_and_is_stable(tmp_path):
         load_checkpoint(path, linear())
 
 
-def test_weights_that_are_not_finite_are_refused(tmp_path):
-    model = linear()
-    with torch.no_grad():
-        model.bias[1] = float("nan")
-    path = save_checkpoint(tmp_path / "nan.pt", model)
-    with pytest.raises(CheckpointError, match=r"nan.pt holds NaN or infinite weights \(bias\); delete it to retrain"):
-        load_checkpoint(path, linear())
-
-
 def forged(tmp_path: Path, change) -> Path:
     """A checkpoint with a correct checksum over a changed structure."""
     payload = torch.load(save_checkpoint(tmp_path / "forged.pt", linear()), weights_only=True)
@@ -114,6 +112,13 @@ def forged(tmp_path: Path, change) -> Path:
     payload["checksum"] = checksum(payload) if "state_dict" in payload else "0"
     torch.save(payload, tmp_path / "forged.pt")
     return tmp_path / "forged.pt"
+
+
+def test_weights_that_are_not_finite_are_refused(tmp_path):
+    path = forged(tmp_path, lambda p: p["state_dict"]["bias"].fill_(float("nan")))
+    message = r"forged.pt holds NaN or infinite weights \(bias\); delete it to retrain"
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path, linear())
 
 
 @pytest.mark.parametrize(
@@ -124,6 +129,9 @@ def forged(tmp_path: Path, change) -> Path:
         (lambda p: p.update(architecture=["Linear"]), "'architecture' is not a dict"),
         (lambda p: p.update(config=[1]), "'config' or 'history' is not a dict"),
         (lambda p: p.update(format=1), "format 1"),
+        (lambda p: p["state_dict"].pop("bias"),
+         r"its weights are not those its 'architecture' lists \(bias\)"),
+        (lambda p: p["state_dict"].update(weight=torch.zeros(4, 3)), r"lists \(weight\)"),
     ],
 )
 def test_checkpoints_of_another_structure_are_refused(tmp_path, change, reason):
@@ -165,6 +173,201 @@ def test_a_held_folder_lock_refuses_a_second_holder(tmp_path):
                 pass
     with folder_lock(tmp_path):  # released
         pass
+
+
+# ------------------------------- checkpoints: what is written loads back, a failed write says why
+
+PLAIN = "a checkpoint holds None, bool, int, float, str and lists, tuples and string-keyed dicts"
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"config": {"out": Path("runs")}},
+         f"config['out'] is a pathlib.PosixPath, not a plain value; {PLAIN}"),
+        ({"config": {"rates": [np.logspace(-3, -1, 3)[0]]}},
+         "config['rates'][0] is a numpy.float64, not a plain value"),
+        ({"format": 3},
+         "the extra entry 'format' would replace the checkpoint's own (its entries: format, "),
+        ({"state_dict": {}}, "the extra entry 'state_dict' would replace"),
+        ({}, "the model's weights hold NaN or infinite values (bias), which loading refuses"),
+    ],
+)
+def test_a_checkpoint_that_would_not_load_back_is_refused(tmp_path, change, problem):
+    path = save_checkpoint(tmp_path / "m.pt", linear())
+    before = path.read_bytes()
+    model = linear(1)
+    if not change:
+        with torch.no_grad():
+            model.bias[1] = float("nan")
+    with pytest.raises(CheckpointError) as caught:
+        save_checkpoint(path, model, **change)
+    message = str(caught.value)
+    assert message.startswith(f"cannot save {path}: {problem}") and "\n" not in message, message
+    assert message.endswith(f"({path} keeps its previous content)")
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+class Wide(nn.Module):
+    """A linear map with 40 kB of weights (a 42 kB checkpoint) whose loss falls every epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = nn.Linear(100, 100)
+
+    def loss_terms(self, x):
+        return {"loss": self.layer(x).pow(2).sum(1)}
+
+
+def fit_wide(model: Wide, epochs: int = 3, **options):
+    """Every epoch is the best so far, so every epoch is checkpointed."""
+    batches = Batches(torch.ones(4, 100), batch_size=4)
+    return fit(model, batches, batches, epochs=epochs, progress=False, device="cpu", **options)
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_fit_stores_a_numpy_learning_rate_as_a_float_so_its_checkpoint_loads(tmp_path):
+    learning_rate = np.logspace(-3, -1, 3)[0]  # np.float64, refused by weights-only loading
+    fit_wide(Wide(), epochs=1, learning_rate=learning_rate, checkpoint=tmp_path / "m.pt")
+    config = {"learning_rate": 1e-3}
+    payload = load_checkpoint(tmp_path / "m.pt", Wide(), config=config, settings=list(config))
+    assert type(payload["config"]["learning_rate"]) is float
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 64 kB tmpfs mounted for the test: room for one checkpoint of :class:`Wide`, not two."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("the small file system is a tmpfs, and only root can mount one")
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                           capture_output=True, text=True)
+    if mount.returncode:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mount.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_stops_fit_in_one_line_keeping_the_best_weights(small_filesystem):
+    path, folder = (re.escape(str(p)) for p in (small_filesystem / "m.pt", small_filesystem))
+    model = Wide()
+    with pytest.raises(CheckpointError) as caught:
+        fit_wide(model, checkpoint=small_filesystem / "m.pt")  # epoch 2's save fills the disk
+    expected = (
+        rf"training: cannot write the checkpoint {path}: no space left on device \(\d+ kB free "
+        rf"in {folder}\) \({path} keeps its previous content\); the weights of epoch 2 were "
+        rf"restored; {path} holds those of epoch 1"
+    )
+    assert re.fullmatch(expected, str(caught.value)), str(caught.value)
+    two_epochs = Wide()
+    fit_wide(two_epochs, epochs=2)
+    assert same_weights(model, two_epochs) and not model.training
+    assert load_checkpoint(small_filesystem / "m.pt", Wide())["history"]["best_epoch"] == 1
+    assert list(small_filesystem.iterdir()) == [small_filesystem / "m.pt"]  # no temporary file
+
+
+def test_a_file_size_limit_is_one_line_keeping_the_previous_checkpoint(tmp_path):
+    """The quota case: a child whose writes stop at 16 kB (RLIMIT_FSIZE, as ``ulimit -f``)."""
+    path = save_checkpoint(tmp_path / "m.pt", linear())
+    before = path.read_bytes()
+    code = (
+        "import sys, torch, cvae.checkpoints as c\n"
+        "try: c.save_checkpoint(sys.argv[1], torch.nn.Linear(100, 100))\n"
+        "except c.CheckpointError as error: print(error)"
+    )
+    limit = (16 * 1024, 16 * 1024)
+    child = subprocess.run(  # Python ignores SIGXFSZ: the write fails with EFBIG
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300,
+        cwd=Path(cvae.__file__).parents[1],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit),
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == (
+        f"cannot write the checkpoint {path}: file too large (larger than this process's "
+        f"file-size limit, ulimit -f) ({path} keeps its previous content)\n"
+    )
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+@pytest.fixture
+def ctrl_c():
+    """Press Ctrl-C: a real SIGINT to this process, which Python turns into KeyboardInterrupt
+    (as in a terminal: a test run started in the background inherits SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield lambda: os.kill(os.getpid(), signal.SIGINT)
+    signal.signal(signal.SIGINT, previous)
+
+
+class CtrlCWhileWriting:
+    """A file in which Ctrl-C is pressed after the first write: inside torch.save's zip writer."""
+
+    def __init__(self, file, press) -> None:
+        self.file, self.press = file, press
+
+    def write(self, data) -> int:
+        written, press, self.press = self.file.write(data), self.press, lambda: None
+        press()
+        return written
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+@pytest.mark.parametrize("moment, saved", [("torch.save", 1), ("os.fsync", 1), ("os.replace", 2)])
+def test_ctrl_c_in_a_checkpoint_write_says_which_epoch_the_file_holds(
+    tmp_path, monkeypatch, ctrl_c, moment, saved
+):
+    """Ctrl-C in epoch 2's save: during its writes, after its fsync, after its move into place."""
+    module, name = moment.split(".")
+    module = {"torch": torch, "os": os}[module]
+    real, calls = getattr(module, name), []
+
+    def pressed(*args):
+        calls.append(name)
+        if len(calls) == 2 and moment == "torch.save":
+            return real(args[0], CtrlCWhileWriting(args[1], ctrl_c))
+        result = real(*args)
+        if len(calls) == 2:
+            ctrl_c()
+        return result
+
+    monkeypatch.setattr(module, name, pressed)
+    path, model = tmp_path / "m.pt", Wide()
+    with pytest.raises(TrainingInterrupted) as caught:
+        fit_wide(model, checkpoint=path)
+    held = f" (and are in {path})" if saved == 2 else f"; {path} holds those of epoch 1"
+    restored = f"training: interrupted in epoch 2; the weights of epoch 2 were restored{held};"
+    assert str(caught.value).startswith(restored), str(caught.value)
+    reloaded = Wide()
+    assert load_checkpoint(path, reloaded)["history"]["best_epoch"] == saved
+    assert same_weights(reloaded, model) == (saved == 2)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_fit_refuses_another_models_checkpoint_before_training(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", linear())
+    before, model, untrained = path.read_bytes(), Wide(), Wide()
+    with pytest.raises(CheckpointError, match=r"m.pt holds a different architecture: Linear with 2 "
+                       r"tensors, but this run builds Wide with 2 tensors. Use another file or"):
+        fit_wide(model, checkpoint=path)
+    assert path.read_bytes() == before and same_weights(model, untrained)
+
+
+def test_fit_says_it_replaces_an_earlier_runs_better_checkpoint(tmp_path):
+    path = tmp_path / "m.pt"
+    fit_wide(Wide(), epochs=3, checkpoint=path)
+    loss = load_checkpoint(path, Wide())["history"]["validation"]["loss"][2]
+    with pytest.warns(RuntimeWarning, match=(
+        rf"training: .*m.pt holds an earlier run's checkpoint of this model \(loss {loss:.2f} in "
+        r"epoch 3\); this run replaces it with its own best weights from its first epoch on"
+    )):
+        fit_wide(Wide(), epochs=1, checkpoint=path)
+    assert load_checkpoint(path, Wide())["history"]["best_epoch"] == 1
 
 
 # -------------------------------------------------------------------- results.csv (4)

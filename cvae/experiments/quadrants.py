@@ -56,7 +56,7 @@ from cvae.checkpoints import (
     save_checkpoint,
     writable_folder,
 )
-from cvae.checks import check_choice, check_positive_float, check_positive_int
+from cvae.checks import check_choice, check_positive_float, check_positive_int, check_sizes
 from cvae.settings import DATA_SOURCES, data_source
 from cvae.data import Batches, DataUnavailableError, DigitData, binarize, load_digits, split_validation
 from cvae.distributions import gaussian_kl, standardize
@@ -121,29 +121,30 @@ class QuadrantConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        check_choice("data", self.data, DATA_SOURCES)
+        """Check every setting and store the checked value: plain Python numbers and strings,
+        as checkpoints store them (a NumPy learning rate becomes a float)."""
+        def keep(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        keep("data", check_choice("data", self.data, DATA_SOURCES))
         if self.limit is not None:
-            check_positive_int("limit", self.limit, minimum=20)
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_float("learning_rate", self.learning_rate)
+            keep("limit", check_positive_int("limit", self.limit, minimum=20))
+        keep("epochs", check_positive_int("epochs", self.epochs))
+        keep("batch_size", check_positive_int("batch_size", self.batch_size))
+        keep("learning_rate", check_positive_float("learning_rate", self.learning_rate))
         if self.patience is not None:
-            check_positive_int("patience", self.patience)
-        object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
-        if not self.hidden_dims:
-            raise ValueError("hidden_dims needs at least one hidden layer size")
-        for position, size in enumerate(self.hidden_dims):
-            check_positive_int(f"hidden_dims[{position}]", size)
-        check_positive_int("latent_dim", self.latent_dim)
-        object.__setattr__(self, "hybrid_alpha", check_alpha(self.hybrid_alpha))
-        check_positive_int("num_particles", self.num_particles)
-        check_choice("gsnn_objective", self.gsnn_objective, GSNN_OBJECTIVES)
-        check_positive_int("num_samples", self.num_samples)
-        check_positive_float("validation_fraction", self.validation_fraction)
+            keep("patience", check_positive_int("patience", self.patience))
+        keep("hidden_dims", tuple(check_sizes("hidden_dims", self.hidden_dims)))
+        keep("latent_dim", check_positive_int("latent_dim", self.latent_dim))
+        keep("hybrid_alpha", check_alpha(self.hybrid_alpha))
+        keep("num_particles", check_positive_int("num_particles", self.num_particles))
+        keep("gsnn_objective", check_choice("gsnn_objective", self.gsnn_objective, GSNN_OBJECTIVES))
+        keep("num_samples", check_positive_int("num_samples", self.num_samples))
+        keep("validation_fraction", check_positive_float("validation_fraction", self.validation_fraction))
         if self.validation_fraction >= 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        check_positive_int("seed", self.seed, minimum=0)
-        check_choice("precision", self.precision, PRECISIONS)
+        keep("seed", check_positive_int("seed", self.seed, minimum=0))
+        keep("precision", check_choice("precision", self.precision, PRECISIONS))
 
     def as_dict(self) -> dict:
         """Plain types only (lists, not tuples), as stored in checkpoints."""
