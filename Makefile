@@ -22,11 +22,11 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 help:
 	@echo "make book     set up .venv, execute every chapter into _build/ (the notebooks stay as they are), build _build/html"
 	@echo "make lab      set up .venv, open the chapters (book/) in JupyterLab on the book's kernel"
-	@echo "make test     set up .venv, unit tests, nbval on every notebook, strict site build, the PDF, browser tests"
+	@echo "make test     set up .venv, unit tests, nbval on every notebook, the PDF, strict site build, browser tests"
 	@echo "make pdf      the whole book as one PDF, _build/latex/cvae-book.pdf (needs TeX: see make pdf-debs), checked"
 	@echo "make execute  re-execute every notebook in place (authors, after editing a chapter)"
 	@echo "make bench    run python -m cvae.bench and store its table for the Performance page"
-	@echo "make unit | nbval | site | pdf | browser   one part of make test"
+	@echo "make unit | nbval | pdf | site | browser   one part of make test"
 	@echo "NOTEBOOKS=book/elbo.ipynb            limits book, execute and nbval to those chapters"
 
 setup: $(STAMP)
