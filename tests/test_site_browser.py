@@ -44,6 +44,7 @@ import functools
 import html
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -624,3 +625,28 @@ def test_the_landing_page_opens_with_figures_the_chapters_computed(site):
         assert glued and image.read_bytes() == base64.b64decode(glued[0]), f"{name}: not the image {chapter} glued as {key}"
         caption = page[match.end():].partition("</figure>")[0]
         assert re.search(r'<span class="caption-number">Fig\. \d+ </span>', caption), f"{name}: no numbered caption"
+
+
+BOOK_PDF = "cvae-book.pdf"  # make pdf builds it in _build/latex/; the site build copies and links it
+PDF_LINK = re.compile(r'<div class="cvae-book-pdf">\s*<a [^>]*href="([^"]+)"[^>]*>(.*?)</a>', re.S)
+
+
+def test_every_page_links_the_pdf_of_the_whole_book(site):
+    """Every page's sidebar links the whole-book PDF, which the site holds (make test builds the
+    PDF before the site); a site built without one links none (never a broken link)."""
+    built = ROOT / "_build" / "latex" / BOOK_PDF
+    if not built.exists() and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{built} missing: in CI make test builds the PDF (make pdf) before the site")
+    for docname in DOCNAMES:
+        page = site / (docname + ".html")
+        links = PDF_LINK.findall(page.read_text(encoding="utf-8"))
+        if not built.exists():
+            assert not links, f"{page.name} links a PDF, but none was built"
+            continue
+        assert len(links) == 1, f"{docname}.html: {len(links)} links to the PDF of the whole book, wanted 1"
+        href, text = links[0]
+        assert "PDF of the whole book" in text
+        target = (page.parent / urllib.parse.unquote(href)).resolve()
+        assert target == (site / BOOK_PDF).resolve(), f"{docname}.html: the PDF link goes to {href}"
+        assert target.read_bytes()[:5] == b"%PDF-" and target.stat().st_size == built.stat().st_size, \
+            f"{target} is not the PDF make pdf built"

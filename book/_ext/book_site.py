@@ -53,6 +53,13 @@ Offline pages
 
     The image is filled in from the chapter's glue data when the pages are written.
 
+The PDF of the whole book
+    When ``make pdf`` has built ``_build/latex/cvae-book.pdf``, the site build copies it
+    next to ``index.html`` and every page's sidebar links it ("PDF of the whole book",
+    template ``book/_ext/templates/book-pdf.html``); without it no page links a PDF. In the
+    PDF, an image pasted by ``glued-figure`` is named by its file name alone, and the back
+    matter (the unnumbered part of ``_toc.yml``) is appendices A, B, ...
+
 ``reproducibility-report`` directive
     Renders, at build time, the versions of the packages the book runs on, the machine,
     the build date, and for each notebook of ``_toc.yml`` its last execution time and
@@ -75,6 +82,7 @@ import json
 import os
 import pkgutil
 import platform
+import posixpath
 import re
 import sys
 from pathlib import Path
@@ -362,10 +370,38 @@ class GluedFigureAlt(SphinxPostTransform):
     default_priority = 6  # myst-nb's ReplacePendingGlueReferences runs at 5
 
     def run(self, **kwargs: Any) -> None:
+        # myst-nb makes the pasted image's path relative to the page's folder (book/), which
+        # is right for the site but not for the PDF, whose one .tex file sits next to every
+        # image: there the path is the file name alone.
+        one_file = self.app.builder.format == "latex"
         for figure in self.document.findall(nodes.figure):
             if figure.get("glued_alt"):
                 for image in figure.findall(nodes.image):
                     image["alt"] = figure["glued_alt"]
+                    if one_file:
+                        image["uri"] = posixpath.basename(image["uri"])
+                        image["candidates"] = {"*": image["uri"]}
+
+
+class BackMatterAppendices(SphinxPostTransform):
+    """In the PDF, the chapters of the first unnumbered part of ``_toc.yml`` after the numbered
+    ones (the back matter) are appendices, lettered A, B, ...: ``\\appendix`` before that part.
+    On the site they are unnumbered; the text calls them appendices ("the Performance appendix")."""
+
+    default_priority = 710  # after sphinx-jupyterbook-latex made the toc's captions \part (700)
+    formats = ("latex",)
+
+    def run(self, **kwargs: Any) -> None:
+        site_map = getattr(self.env, "external_site_map", None)
+        if site_map is None:
+            return
+        parts = site_map[site_map.root.docname].subtrees
+        back = next((part.caption for i, part in enumerate(parts)
+                     if not part.numbered and any(p.numbered for p in parts[:i])), None)
+        for node in self.document.findall(addnodes.start_of_file):
+            if back and node.get("docname") == back:  # the part's heading (docname: its caption)
+                node.parent.insert(node.parent.index(node), nodes.raw("", "\\appendix\n", format="latex"))
+                return
 
 
 class ReproducibilityReport(SphinxDirective):
@@ -596,6 +632,36 @@ def drop_unused_thebe(app: Sphinx, pagename: str, templatename: str, context: di
     context["script_files"] = [script for script in context["script_files"] if not is_thebe_script(script)]
 
 
+# ------------------------------------------------------------------ the PDF of the whole book
+
+BOOK_PDF = "cvae-book.pdf"  # make pdf's output, _build/latex/cvae-book.pdf (latex_documents)
+
+
+def built_pdf(app: Sphinx) -> Path | None:
+    """The whole-book PDF that ``make pdf`` built beside this site (``_build/latex/``), if any."""
+    path = Path(app.outdir).parent / "latex" / BOOK_PDF
+    return path if app.builder.format == "html" and path.is_file() else None
+
+
+def link_pdf(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """``book_pdf`` (its file name) and ``book_pdf_size`` for the sidebar's link
+    (book/_ext/templates/book-pdf.html): set only when the PDF is there to link."""
+    path = built_pdf(app)
+    if path is not None:
+        context["book_pdf"] = BOOK_PDF
+        context["book_pdf_size"] = f"{path.stat().st_size / 1e6:.1f} MB"
+
+
+def copy_pdf(app: Sphinx, exception: Exception | None) -> None:
+    """Put the PDF the pages link into the site, next to index.html."""
+    path = built_pdf(app) if exception is None else None
+    if path is not None:
+        (Path(app.outdir) / BOOK_PDF).write_bytes(path.read_bytes())
+        logger.info("the site links %s", path)
+    elif exception is None and app.builder.format == "html":
+        logger.info("no %s beside the site (make pdf builds it): the pages do not link one", BOOK_PDF)
+
+
 def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinx.ext.autodoc")
     app.add_config_value("reproducibility_packages", DEFAULT_PACKAGES, "env")
@@ -605,6 +671,7 @@ def setup(app: Sphinx) -> dict:
     app.add_role("chapter", ChapterRole())
     app.add_directive("glued-figure", GluedFigure)
     app.add_post_transform(GluedFigureAlt)
+    app.add_post_transform(BackMatterAppendices)
     app.add_directive("reproducibility-report", ReproducibilityReport)
     app.add_directive("benchmark-report", BenchmarkReport)
     # after napoleon (priority 500) has turned Google/NumPy sections into reST
@@ -616,4 +683,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-purge-doc", purge_doc)
     app.connect("env-merge-info", merge_info)
     app.connect("html-page-context", drop_unused_thebe)
+    app.connect("html-page-context", link_pdf)
+    app.connect("build-finished", copy_pdf)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
