@@ -28,7 +28,7 @@ from tqdm import tqdm
 from cvae.checkpoints import save_checkpoint, writable_file
 from cvae.checks import checked_region, check_choice, check_positive_float, check_positive_int, validation_enabled
 from cvae.data import Batches
-from cvae.settings import default_device
+from cvae.settings import training_device
 
 
 class TrainingDiverged(RuntimeError):
@@ -303,7 +303,7 @@ def fit(
         left in evaluation mode).
     """
     _check_fit_arguments(model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed)
-    device = _device(device)
+    device = training_device(device)  # before any weight moves: 'meta' would empty them
     model.to(device)
     _check_data(model, device, train, validation)
     settings = {"epochs": epochs, "learning_rate": learning_rate, "patience": patience, "seed": seed, "precision": precision}
@@ -360,15 +360,6 @@ def _warn_if_training_got_worse(history: History, first_loss: float, description
             RuntimeWarning,
             stacklevel=3,
         )
-
-
-def _device(device: torch.device | str | None) -> torch.device:
-    if device is None:
-        return default_device()
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be a device name such as 'cpu' or 'cuda', got {device!r}") from None
 
 
 def _record(curves: dict[str, list[float]], means: dict[str, float]) -> dict[str, float]:

@@ -33,7 +33,7 @@ from cvae.checkpoints import (
 )
 from cvae.data import Batches, DataUnavailableError, DigitData, check_labels, load_digits
 from cvae.experiments.quadrants import main as quadrants_main
-from cvae.experiments.quadrants import read_results, write_results
+from cvae.experiments.quadrants import QuadrantConfig, read_results, run_quadrant_experiment, write_results
 from cvae.settings import default_device
 from cvae.training import fit
 from test_data import write_idx, write_tiny_mnist
@@ -270,8 +270,8 @@ def test_cli_refuses_an_unwritable_out_before_any_work(unwritable, capsys):
 @pytest.mark.parametrize(
     "env, args, text",
     [
-        ({"CVAE_DEVICE": "tpu"}, [], "CVAE_DEVICE='tpu' is not a device name"),
-        ({"CVAE_DEVICE": "meta"}, [], "CVAE_DEVICE='meta': this package trains on cpu or cuda devices only"),
+        ({"CVAE_DEVICE": "tpu"}, [], "CVAE_DEVICE: 'tpu' is not a device name"),
+        ({"CVAE_DEVICE": "meta"}, [], "CVAE_DEVICE: 'meta' is a meta device; this package trains on cpu or"),
         ({}, ["--quadrants", "1", "1"], "quadrants must list 1, 2 and/or 3 once each, got [1, 1]"),
         ({"CVAE_EPOCHS": "abc"}, [], "CVAE_EPOCHS must be a positive integer, got 'abc'"),
         ({"CVAE_DATA": "cifar"}, [], "CVAE_DATA must be one of sample, mnist"),
@@ -294,7 +294,7 @@ def test_cli_cuda_without_cuda_is_one_error_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CVAE_DEVICE", "cuda")
     code, out, err = run_cli(capsys, "--out", str(tmp_path))
     assert code == 2
-    assert_one_error_line(err, "CVAE_DEVICE='cuda' but PyTorch sees no CUDA device")
+    assert_one_error_line(err, "CVAE_DEVICE: 'cuda' is not available on this machine")
 
 
 def test_cli_unavailable_mnist_is_one_error_line(tmp_path, monkeypatch, capsys):
@@ -335,10 +335,29 @@ def test_cli_honours_cvae_epochs_and_documents_it(monkeypatch, capsys):
     assert "CVAE_EPOCHS" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize(
+    "device, problem",
+    [
+        ("meta", "'meta' is a meta device; this package trains on cpu or cuda devices only"),
+        ("mps", "'mps' is a mps device"),
+        ("cuda:99", "'cuda:99' is not available on this machine"),
+    ],
+)
+def test_fit_and_the_experiment_check_the_device_before_moving_a_weight(device, problem):
+    model = linear()
+    model.loss_terms = lambda x: {"loss": model(x).sum(1)}
+    before = model.weight.detach().clone()
+    with pytest.raises(ValueError, match=f"^device: {problem}"):
+        fit(model, Batches(torch.zeros(4, 4), batch_size=2), epochs=1, progress=False, device=device)
+    assert model.weight.device.type == "cpu" and torch.equal(model.weight, before)  # meta would empty it
+    with pytest.raises(ValueError, match=f"^device: {problem}"):
+        run_quadrant_experiment(QuadrantConfig(limit=200), [1], device=device, progress=False)
+
+
 @pytest.mark.parametrize("name", ["meta", "mps", "xla"])
 def test_cvae_device_refuses_devices_this_package_cannot_train_on(monkeypatch, name):
     monkeypatch.setenv("CVAE_DEVICE", name)
-    with pytest.raises(ValueError, match=rf"CVAE_DEVICE='{name}': this package trains on cpu or cuda devices only"):
+    with pytest.raises(ValueError, match=rf"CVAE_DEVICE: '{name}' is a {name} device; this package trains on cpu or cuda devices only"):
         default_device()
 
 

@@ -62,7 +62,7 @@ from cvae.data import Batches, DataUnavailableError, DigitData, binarize, load_d
 from cvae.distributions import gaussian_kl, standardize
 from cvae.estimators import count_active_units
 from cvae.quadrants import check_num_given, split_quadrants
-from cvae.settings import default_device, machine, seed_everything
+from cvae.settings import default_device, machine, seed_everything, training_device
 from cvae.contracts import check_alpha
 from cvae.structured import GSNN_OBJECTIVES, Baseline, StructuredCVAE, negative_conditional_log_likelihood
 from cvae.training import PRECISIONS, History, TrainingDiverged, fit
@@ -270,7 +270,7 @@ def train_model(
     whose checkpoint already exists is loaded instead of trained (after checking that
     it matches this architecture and these settings).
     """
-    device = torch.device(device) if device is not None else default_device()
+    device = training_device(device)
     seed_everything(config.seed)
     model = build_model(kind, num_given, config, baseline)
     name = f"{kind}, {num_given} given quadrant(s), seed {config.seed}"
@@ -510,7 +510,7 @@ def run_quadrant_experiment(
     config = config or QuadrantConfig()
     quadrants = check_quadrants(quadrants)
     seeds = check_seeds([config.seed] if seeds is None else seeds)
-    device = torch.device(device) if device is not None else default_device()
+    device = training_device(device)
     with output_folder(out, log) as folder:
         data = load_digits(config.data)
         runs = [replace(config, seed=seed) for seed in seeds]
