@@ -9,7 +9,8 @@ with a ``"loss"`` entry to minimize (the negative ELBO for the VAEs); every othe
 of the results from the device), :func:`evaluate` (validation), :class:`History`
 (learning curves), best-weights tracking with early stopping, divergence detection and
 checkpoints. It validates the whole data set once, against the model's ``loss_terms``
-contract, before the first step; the steps themselves run no checks.
+contract, before the first step; each step checks only what ``loss_terms`` returned
+(per-example tensors, a ``"loss"`` among them: no reading of values, no device sync).
 """
 
 from __future__ import annotations
@@ -133,6 +134,24 @@ def _batch_sums(terms: dict[str, torch.Tensor]) -> dict[str, float]:
     return dict(zip(terms, sums))
 
 
+def _check_terms(model: nn.Module, terms: object, size: int) -> None:
+    """What ``loss_terms`` must return: a dict of per-example tensors of shape ``(size,)`` with a ``"loss"``.
+
+    A batch mean instead would silently divide every number of the History by the batch size.
+    """
+    hook = f"{type(model).__name__}.loss_terms"
+    if not isinstance(terms, dict):
+        raise TypeError(f"{hook} must return a dict of per-example tensors, got {type(terms).__name__}")
+    if "loss" not in terms:
+        raise ValueError(f"{hook} returned no 'loss' entry (only {', '.join(map(repr, terms)) or 'nothing'}); "
+                         "fit minimizes the mean of terms['loss']")
+    for name, value in terms.items():
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        if shape != (size,):
+            raise ValueError(f"{hook} returned {name!r} as {shape} for a batch of {size}: "
+                             f"per-example tensors of shape ({size},) expected, not a batch mean")
+
+
 def _check_model(model: object) -> None:
     if not callable(getattr(model, "loss_terms", None)):
         raise TypeError(f"model must define loss_terms(*batch); {type(model).__name__} does not")
@@ -175,6 +194,8 @@ def train_step(
             raise TypeError("batch must be a non-empty tuple of tensors (one element of cvae.data.Batches)")
     with autocast(batch[0].device, precision):
         terms = model.loss_terms(*batch)
+    if validation_enabled():
+        _check_terms(model, terms, len(batch[0]))
     sums = _batch_sums(terms)
     if math.isfinite(sums["loss"]):
         optimizer.zero_grad(set_to_none=True)
