@@ -10,7 +10,8 @@
   other device types (``mps``, ``xla``, ``meta`` ...) and CUDA devices this machine lacks.
 
 Also :func:`machine`, the description of the machine that results files and the
-benchmark record. Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
+benchmark record, and :func:`available_memory`, what an experiment may allocate.
+Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
 """
 
 from __future__ import annotations
@@ -112,6 +113,19 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes ``device`` can still allocate: free CUDA memory, or the RAM the kernel says is
+    available (``MemAvailable``; without ``/proc/meminfo``, all of the RAM)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def machine(device: torch.device) -> dict:

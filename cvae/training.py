@@ -27,7 +27,9 @@ from torch import nn
 from tqdm import tqdm
 
 from cvae.checkpoints import save_checkpoint, writable_file
-from cvae.checks import checked_region, check_choice, check_positive_float, check_positive_int, validation_enabled
+from cvae.checks import (
+    checked_region, check_choice, check_positive_float, check_positive_int, check_seed, validation_enabled,
+)
 from cvae.data import Batches
 from cvae.settings import training_device
 
@@ -224,8 +226,7 @@ def _check_fit_arguments(model, train, validation, epochs, learning_rate, patien
         raise TypeError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
     if checkpoint is not None:
         writable_file("checkpoint", checkpoint)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    check_seed("seed", seed)
 
 
 def _check_data(model: nn.Module, device: torch.device, *data: Batches | None) -> None:

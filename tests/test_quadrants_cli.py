@@ -97,8 +97,8 @@ def test_checkpoints_load_weights_only_and_record_config_and_versions(first_run)
     payload = torch.load(first_run / "cvae-q3-s0.pt", weights_only=True)
     assert payload["architecture"]["class"] == "StructuredCVAE" and payload["kind"] == "cvae"
     assert payload["architecture"]["args"] == {
-        "num_given": 3, "alpha": 1.0, "latent_dim": 2, "hidden_dims": [16], "num_particles": 2,
-        "gsnn_objective": "mean_log",
+        "num_given": 3, "alpha": 1.0, "latent_dim": 2, "hidden_dims": [16],
+        "num_particles": 5, "gsnn_objective": "mean_log",  # the defaults: the CVAE uses neither
         "baseline": {"num_given": 3, "hidden_dims": [16]},
     }
     assert payload["config"]["epochs"] == 1 and payload["config"]["limit"] == 200
@@ -131,6 +131,7 @@ def test_an_interrupted_run_trains_only_what_is_missing(first_run, tmp_path, cap
 
 def test_mismatched_or_corrupted_checkpoints_are_refused_clearly(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "refused")
+    (out / "run.json").unlink()  # checkpoints alone, as copied into a new folder: their own checks
     assert main([*TINY, "--hidden", "32", "--quadrants", "1", "--out", str(out)]) == 2
     assert "baseline-q1-s0.pt holds a different architecture: Baseline(num_given=1, hidden_dims=[16])" in capsys.readouterr().err
     assert main([*TINY, "--quadrants", "1", "--epochs", "2", "--out", str(out)]) == 2
@@ -178,6 +179,7 @@ def test_bf16_training_runs_and_is_recorded_in_the_checkpoints(tmp_path, capsys)
     payload = torch.load(out / "cvae-q3-s0.pt", weights_only=True)
     assert payload["config"]["precision"] == "bf16"
     assert all(math.isfinite(float(r["nll"])) for r in read_rows(out))
+    (out / "run.json").unlink()  # the checkpoints alone
     assert main([*TINY, "--quadrants", "3", "--out", str(out)]) == 2  # fp32 run refuses bf16 checkpoints
     assert "precision 'bf16' (checkpoint) vs 'fp32' (this run)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16'"):
@@ -209,6 +211,7 @@ def test_seeds_give_one_row_and_one_checkpoint_per_model_and_seed(first_run, tmp
 
 def test_the_gsnn_objective_is_an_option_recorded_in_the_checkpoints(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "log-mean")
+    (out / "run.json").unlink()  # the checkpoints alone
     assert main([*TINY, "--quadrants", "3", "--gsnn-objective", "log_mean", "--out", str(out)]) == 2
     assert "gsnn-q3-s0.pt holds a different architecture" in capsys.readouterr().err  # trained on mean_log
     out = tmp_path / "fresh"
@@ -226,14 +229,15 @@ def test_the_gsnn_objective_is_an_option_recorded_in_the_checkpoints(first_run, 
 
 def test_a_run_of_other_quadrants_keeps_the_rows_already_there(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "merged")
-    (out / ".results.csv.k3j4h5g6.tmp").write_text("half a file")  # what a killed write leaves
-    (out / ".cvae-q2.pt.a1b2c3d4.tmp").write_bytes(b"half a checkpoint")
+    (out / ".results.csv.k3j4h5g6.cvae-tmp").write_text("half a file")  # what a killed write leaves
+    (out / ".cvae-q2.pt.a1b2c3d4.cvae-tmp").write_bytes(b"half a checkpoint")
+    (out / ".notes.abcdefgh.tmp").write_text("a reader's own")
     assert main([*TINY, "--quadrants", "2", "--out", str(out)]) == 0
     assert "removed what interrupted writes left" in capsys.readouterr().out
     rows = read_rows(out)
     assert [(r["model"], r["num_given"]) for r in rows] == [(m, k) for k in ("1", "2", "3") for m in quadrants.MODELS]
     assert [r for r in rows if r["num_given"] != "2"] == read_rows(first_run)  # untouched, not re-evaluated
-    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    assert [p.name for p in out.glob("*tmp")] == [".notes.abcdefgh.tmp"]
 
 
 def test_results_and_checkpoints_get_the_users_umask(tmp_path):
@@ -318,6 +322,7 @@ def child():
 
 def test_ctrl_c_keeps_every_row_and_a_killed_run_leaves_the_folder_usable(first_run, tmp_path, capsys, child):
     out = copy_run(first_run, tmp_path / "stopped")
+    (out / "run.json").unlink()  # the children train with another budget (and finish no row)
     before = (out / "results.csv").read_bytes()
     run = start_run(out, "--quadrants", "2")
     child(run)

@@ -150,8 +150,9 @@ def test_written_files_get_the_users_umask_not_0600(tmp_path):
 
 
 def test_leftover_temporary_files_are_recognised_and_removed(tmp_path):
-    stale = [tmp_path / ".results.csv.ab_c1234.tmp", tmp_path / ".cvae-q1.pt.k2j4h5g6.tmp"]
-    kept = [tmp_path / "notes.tmp", tmp_path / "results.csv", tmp_path / ".x.tmp"]
+    stale = [tmp_path / ".results.csv.ab_c1234.cvae-tmp", tmp_path / ".cvae-q1.pt.k2j4h5g6.cvae-tmp"]
+    # a reader's own files, even those named as this package's temporaries once were
+    kept = [tmp_path / "notes.tmp", tmp_path / "results.csv", tmp_path / ".x.tmp", tmp_path / ".notes.abcdefgh.tmp"]
     for path in stale + kept:
         path.write_text("x")
     assert sorted(remove_stale_temporaries(tmp_path)) == sorted(stale)
