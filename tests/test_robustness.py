@@ -500,3 +500,18 @@ def test_an_intact_tiny_mnist_still_loads(tmp_path):
     data = load_digits("mnist", root=tmp_path, download=False)
     assert len(data.train_images) == 20 and data.train_labels.dtype == torch.int64
     assert struct.unpack(">i", (tmp_path / "MNIST" / "raw" / IMAGES).read_bytes()[4:8]) == (20,)
+
+
+def test_results_keep_added_columns_read_a_bom_and_merge_seeds_written_as_floats(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("\ufeffmodel,num_given,seed,nll,note\nbaseline,1,0.0,9.0,checked by hand\ncvae,1,0,8.0,\n",
+                    encoding="utf-8")  # saved by a spreadsheet: a byte-order mark, a seed 0.0, a column of notes
+    write_results(path, [{**row("baseline", 1, 1.0), "seed": 0}, {**row("baseline", 2, 2.0), "seed": 0}])
+    rows = read_results(path)
+    assert [(r["model"], r["num_given"], r["seed"], r["nll"], r["note"]) for r in rows] == [
+        ("baseline", "1", "0", "1.0000", "checked by hand"), ("cvae", "1", "0", "8.0", ""),
+        ("baseline", "2", "0", "2.0000", ""),
+    ]
+    path.write_text("model,num_given,nll\nbaseline,1,1.0,extra\n")
+    with pytest.raises(ValueError, match="row 1 has more values than the header has columns; repair it"):
+        write_results(path, [row("baseline", 2, 1.0)])
