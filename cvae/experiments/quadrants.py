@@ -22,9 +22,14 @@ when they are damaged or were made for another architecture or other training se
 
 Nothing is lost: the output folder is checked before any work and locked while a run
 uses it (a second run on it is refused), ``results.csv`` is merged with the rows it
-already holds (a run of ``--quadrants 2`` keeps the rows of 1 and 3), and Ctrl-C or a
-killed process leaves every finished model and row in place. The command line reports
-every such problem as one ``error:`` line (exit status 2; 130 after Ctrl-C).
+already holds (a run of ``--quadrants 2`` keeps the rows of 1 and 3, and columns added
+by hand), and Ctrl-C or a killed process leaves every finished model and row in place.
+One folder holds one configuration: a run whose settings differ from those its
+``run.json`` records (other than the seeds) is refused. A configuration that cannot fit
+in memory is refused before training, and a model whose training blew up (its best
+validation loss more than twice the untrained model's) is kept neither as a checkpoint
+nor as a row. The command line reports every such problem as one ``error:`` line (exit
+status 2; 130 after Ctrl-C, also while it is still importing torch).
 """
 
 from __future__ import annotations
