@@ -48,16 +48,22 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @dataclass
 class History:
-    """Per-epoch means of every loss term, on the training and validation batches."""
+    """Per-epoch means of every loss term, on the training and validation batches.
+
+    ``first_loss`` is the mean loss of the run's very first batch: the untrained model's
+    (``None`` until :func:`fit` ends).
+    """
 
     train: dict[str, list[float]] = field(default_factory=dict)
     validation: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     seconds: float = 0.0
+    first_loss: float | None = None
 
     def as_dict(self) -> dict:
         """Plain values, as stored in checkpoints."""
-        return {"train": self.train, "validation": self.validation, "best_epoch": self.best_epoch, "seconds": self.seconds}
+        return {"train": self.train, "validation": self.validation, "best_epoch": self.best_epoch,
+                "seconds": self.seconds, "first_loss": self.first_loss}
 
     @classmethod
     def from_dict(cls, values: dict) -> History:
@@ -69,6 +75,7 @@ class History:
             validation=values.get("validation", {}),
             best_epoch=values.get("best_epoch", 0),
             seconds=values.get("seconds", 0.0),
+            first_loss=values.get("first_loss"),
         )
 
     @property
@@ -367,7 +374,7 @@ def fit(
     finally:
         bar.close()
     best.restore()
-    history.seconds = time.perf_counter() - start
+    history.seconds, history.first_loss = time.perf_counter() - start, first_loss[0]
     _warn_if_training_got_worse(history, first_loss[0], description)
     return history
 

@@ -453,8 +453,8 @@ def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
     """Baseline at a learning rate of 1e6: its loss went from 412 to 3.7e7, and its checkpoint and row were kept."""
     assert main([*TINY, "--quadrants", "1", "--lr", "1e6", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: baseline, 1 given quadrant(s), seed 0: its best validation loss, ") and (
-        "is more than twice the untrained model's") in err and err.count("\n") == 1, err
+    assert err.startswith(f"error: {tmp_path / 'baseline-q1-s0.pt'} not written: the best validation loss, ")
+    assert "is more than twice the untrained model's" in err and err.count("\n") == 1, err
     assert not list(tmp_path.glob("*.pt")) and not (tmp_path / "results.csv").exists()
 
 

@@ -27,8 +27,8 @@ by hand), and Ctrl-C or a killed process leaves every finished model and row in 
 One folder holds one configuration: a run whose settings differ from those its
 ``run.json`` records (other than the seeds) is refused. A configuration that cannot fit
 in memory is refused before training, and a model whose training blew up (its best
-validation loss more than twice the untrained model's) is kept neither as a checkpoint
-nor as a row. The command line reports every such problem as one ``error:`` line (exit
+validation loss more than twice the untrained model's) is written neither as a
+checkpoint nor as a row (:func:`save_trained`). The command line reports every such problem as one ``error:`` line (exit
 status 2; 130 after Ctrl-C, also while it is still importing torch).
 """
 
@@ -86,7 +86,7 @@ from cvae.quadrants import check_num_given, output_size, split_quadrants
 from cvae.settings import available_memory, default_device, machine, seed_everything, training_device
 from cvae.contracts import check_alpha
 from cvae.structured import GSNN_OBJECTIVES, Baseline, StructuredCVAE, negative_conditional_log_likelihood
-from cvae.training import PRECISIONS, History, TrainingDiverged, evaluate, fit
+from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
 RESULTS_FILE = "results.csv"
@@ -252,7 +252,20 @@ def checkpoint_path(folder: str | Path, kind: str, num_given: int, seed: int) ->
 
 
 def save_trained(path: str | Path, kind: str, model: nn.Module, config: QuadrantConfig, history: History) -> Path:
-    """Checkpoint one trained model with the run's configuration (:func:`cvae.checkpoints.save_checkpoint`)."""
+    """Checkpoint one trained model with the run's configuration (:func:`cvae.checkpoints.save_checkpoint`).
+
+    A model whose best validation loss is more than twice its untrained loss (its first
+    batch's, ``history.first_loss``) is not stored: that is a finite blow-up (far too
+    large a learning rate), whose row would be noise. :class:`~cvae.training.TrainingDiverged`
+    says so, and the experiment stops before the row is written.
+    """
+    if history.best_epoch and history.validation and history.first_loss is not None:
+        best, untrained = history.validation["loss"][history.best_epoch - 1], history.first_loss
+        if best > untrained + abs(untrained):
+            raise TrainingDiverged(
+                f"{path} not written: the best validation loss, {best:.4g}, is more than twice the untrained "
+                f"model's ({untrained:.4g}): training blew up. Try a smaller learning rate"
+            )
     return save_checkpoint(path, model, config=config.as_dict(), history=history.as_dict(), kind=kind)
 
 
@@ -298,12 +311,8 @@ def train_model(
     With ``checkpoint_dir`` the final checkpoint is written after training, and a model
     whose checkpoint already exists is loaded instead of trained (after checking that
     it matches this architecture and these settings).
-
-    A model whose best validation loss is more than twice the untrained model's (a
-    finite blow-up, e.g. from far too large a learning rate) is not kept: training
-    ends with :class:`~cvae.training.TrainingDiverged`, before any checkpoint is written.
     """
-    device = training_device(device)
+    device = torch.device(device) if device is not None else default_device()
     seed_everything(config.seed)
     model = build_model(kind, num_given, config, baseline)
     name = f"{kind}, {num_given} given quadrant(s), seed {config.seed}"
@@ -315,22 +324,15 @@ def train_model(
         log(f"resumed {name}, from {path} (not retrained)")
         return TrainedModel(kind, num_given, model.to(device), history, resumed=True)
     train = quadrant_split(digits.train_images, num_given)
-    validation = Batches(*quadrant_split(digits.validation_images, num_given), batch_size=500)
-    untrained = evaluate(model.to(device), validation)["loss"]
+    validation = quadrant_split(digits.validation_images, num_given)
     history = fit(
         model,
         Batches(*train, batch_size=config.batch_size, shuffle=True, seed=config.seed),
-        validation,
+        Batches(*validation, batch_size=500),
         epochs=config.epochs, learning_rate=config.learning_rate,
         patience=config.patience, precision=config.precision, seed=config.seed,
         device=device, progress=progress, description=name,
     )
-    best = history.validation["loss"][history.best_epoch - 1]
-    if best > untrained + abs(untrained):  # a finite blow-up: kept, it would be a row of noise
-        raise TrainingDiverged(
-            f"{name}: its best validation loss, {best:.4g}, is more than twice the untrained model's "
-            f"({untrained:.4g}): training blew up, and the model is not kept. Try a smaller learning rate"
-        )
     log(f"trained {name}: {history.epochs} epochs in {history.seconds:.0f} s")
     if path is not None:
         save_trained(path, kind, model, config, history)
