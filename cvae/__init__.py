@@ -41,35 +41,47 @@ Where new things plug in:
 Each change touches its module, its tests and the chapter that explains it.
 """
 
-from cvae.settings import data_source, epochs
-from cvae.data import Batches, DigitData, binarize, load_digits, split_validation
-from cvae.settings import default_device, seed_everything
-from cvae.linear_gaussian import LinearGaussianModel, random_linear_gaussian
-from cvae.distributions import (
-    bernoulli_log_likelihood,
-    gaussian_kl,
-    gaussian_log_density,
-    log_mean_exp,
-    reparameterize,
-)
+import importlib
+import importlib.util
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Batches",
-    "LinearGaussianModel",
-    "random_linear_gaussian",
-    "DigitData",
-    "bernoulli_log_likelihood",
-    "binarize",
-    "data_source",
-    "default_device",
-    "epochs",
-    "gaussian_kl",
-    "gaussian_log_density",
-    "load_digits",
-    "log_mean_exp",
-    "reparameterize",
-    "seed_everything",
-    "split_validation",
-]
+# The names re-exported here and the module of each. They are imported on first use
+# (PEP 562), so ``import cvae`` takes no time and a command line such as
+# ``python -m cvae.experiments.quadrants`` answers Ctrl-C while torch is still loading.
+_EXPORTS = {
+    "Batches": "cvae.data",
+    "LinearGaussianModel": "cvae.linear_gaussian",
+    "random_linear_gaussian": "cvae.linear_gaussian",
+    "DigitData": "cvae.data",
+    "bernoulli_log_likelihood": "cvae.distributions",
+    "binarize": "cvae.data",
+    "data_source": "cvae.settings",
+    "default_device": "cvae.settings",
+    "epochs": "cvae.settings",
+    "gaussian_kl": "cvae.distributions",
+    "gaussian_log_density": "cvae.distributions",
+    "load_digits": "cvae.data",
+    "log_mean_exp": "cvae.distributions",
+    "reparameterize": "cvae.distributions",
+    "seed_everything": "cvae.settings",
+    "split_validation": "cvae.data",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    """A re-exported name, or a submodule (``cvae.data``), imported when first asked for."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -49,7 +49,7 @@ from cvae.checkpoints import atomic_write, writable_file
 from cvae.checks import check_positive_float, checked_region
 from cvae.data import Batches
 from cvae.quadrants import split_quadrants
-from cvae.settings import TRAINING_DEVICES, default_device, machine
+from cvae.settings import check_device, default_device, machine
 from cvae.label_cvae import LabelCVAE
 from cvae.structured import Baseline, StructuredCVAE
 from cvae.training import adam, fit, train_step
@@ -328,15 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
     try:
-        device = torch.device(args.device) if args.device else default_device()
-    except RuntimeError:
-        parser.error(f"--device: {args.device!r} is not a device name (try cpu or cuda)")
-    except ValueError as error:  # a CVAE_DEVICE that cvae.settings refuses
+        device = check_device("--device", args.device) if args.device else default_device()
+    except ValueError as error:  # also a CVAE_DEVICE that cvae.settings refuses
         parser.error(str(error))
-    if device.type not in TRAINING_DEVICES:
-        parser.error(f"--device: {args.device!r}: the models train on {' or '.join(TRAINING_DEVICES)} devices only")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device: PyTorch sees no CUDA device here")
     results = run(quick=args.quick, device=device)
     print(format_table(results))
     if args.json:

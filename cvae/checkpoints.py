@@ -51,7 +51,8 @@ CHECKPOINT_FORMAT = 2  # 2: with a SHA-256 checksum
 ENTRIES = ("format", "architecture", "state_dict", "config", "history", "versions", "checksum")
 PLAIN = (type(None), bool, int, float, str)  # with lists, tuples and string-keyed dicts of them
 LOCK_FILE = ".lock"
-_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # the names atomic_write's mkstemp gives
+TEMPORARY_SUFFIX = ".cvae-tmp"  # marks atomic_write's files: a reader's own *.tmp files are never touched
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TEMPORARY_SUFFIX))  # the names mkstemp gives
 
 
 class CheckpointError(RuntimeError):
@@ -139,7 +140,7 @@ def atomic_write(path: str | Path, mode: str = "wb", **open_args: object) -> Ite
     if path.is_dir():
         raise IsADirectoryError(f"path {str(path)!r} is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, mode, **open_args) as file:
             yield file

@@ -177,6 +177,13 @@ def check_int(name: str, value: object) -> int:
     return int(value)
 
 
+def check_seed(name: str, value: object) -> int:
+    """Require a random seed: an int (not a bool) in ``[0, 2**63)``, which every generator here takes."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be an int in [0, 2**63), got {value!r}")
+    return value
+
+
 def check_bool(name: str, value: object) -> bool:
     """Require ``True`` or ``False`` for a switch, so that ``shuffle="no"`` is not read as true."""
     if not isinstance(value, bool):

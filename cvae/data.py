@@ -9,6 +9,8 @@ Two sources, chosen by ``CVAE_DATA`` (see :mod:`cvae.settings`):
   downloaded into ``CVAE_DATA_ROOT`` where a network exists (a server that does not
   answer within :data:`DOWNLOAD_TIMEOUT` seconds ends the download). Every file's IDX
   header and size are checked before it is read: a damaged file is named, with what to do.
+  The checked files in ``MNIST/raw`` are the ones read (never the ``MNIST/processed/*.pt``
+  files that old torchvision versions left, which ``torchvision.datasets.MNIST`` prefers).
 
 Images are ``float32`` tensors of shape ``(N, 1, 28, 28)`` with grey levels in ``[0, 1]``;
 labels are ``int64`` in ``0..9`` (labels of other integer types are refused, not converted:
@@ -146,7 +148,7 @@ def _load_sample() -> DigitData:
 
 def _load_torchvision(root: Path, download: bool) -> DigitData:
     """Full MNIST from ``root/MNIST/raw``, downloaded first when files are missing and ``download``."""
-    from torchvision.datasets import MNIST
+    from torchvision.datasets.mnist import read_image_file, read_label_file
 
     raw = root / "MNIST" / "raw"
     for folder in (root, root / "MNIST", raw):
@@ -159,6 +161,12 @@ def _load_torchvision(root: Path, download: bool) -> DigitData:
         if not download:
             raise _unavailable(root, "the files are missing and download=False") from None
         _download(root, raw)
+    if not all((raw / name).is_file() for name in MNIST_FILES):  # torchvision skipped the download
+        legacy = root / "MNIST" / "processed"
+        raise DataUnavailableError(
+            f"{raw} lacks the four MNIST files, and torchvision does not download them while {legacy} "
+            "holds files of its old format (training.pt, test.pt): move that folder away and run again"
+        )
     counts = {name: _idx_count(raw / name, item_shape) for name, item_shape in MNIST_FILES.items()}
     splits = []
     for train, prefix in ((True, "train"), (False, "t10k")):
@@ -166,11 +174,12 @@ def _load_torchvision(root: Path, download: bool) -> DigitData:
         if counts[images.name] != counts[labels.name]:
             problem = f"{counts[labels.name]:,} labels for the {counts[images.name]:,} images of {images.name}"
             raise _corrupt(labels, problem)
-        dataset = MNIST(str(root), train=train, download=False)
-        if len(dataset.targets) and int(dataset.targets.max()) >= NUM_CLASSES:
-            raise _corrupt(labels, f"a label {int(dataset.targets.max())}, outside 0..9")
-        images = dataset.data.to(torch.float32).reshape(-1, *IMAGE_SHAPE) / 255.0
-        splits.append((images.contiguous(), dataset.targets.to(torch.int64).contiguous()))
+        # the files checked above, never torchvision's old processed/*.pt that MNIST() would prefer
+        pixels, targets = read_image_file(str(images)), read_label_file(str(labels))
+        if len(targets) and int(targets.max()) >= NUM_CLASSES:
+            raise _corrupt(labels, f"a label {int(targets.max())}, outside 0..9")
+        pixels = pixels.to(torch.float32).reshape(-1, *IMAGE_SHAPE) / 255.0
+        splits.append((pixels.contiguous(), targets.to(torch.int64).contiguous()))
     (train_images, train_labels), (test_images, test_labels) = splits
     return DigitData("mnist", train_images, train_labels, test_images, test_labels)
 

@@ -6,10 +6,12 @@
   read by :func:`data_root`.
 * ``CVAE_EPOCHS``: overrides every chapter's epoch budget; read by :func:`epochs`.
 * ``CVAE_DEVICE``: ``cpu``, ``cuda``, ``cuda:1`` ... (default: CUDA if present); read by
-  :func:`default_device`, which refuses other device types (``mps``, ``xla``, ``meta`` ...).
+  :func:`default_device`. It, ``fit(device=)`` and the experiments refuse (:func:`check_device`)
+  other device types (``mps``, ``xla``, ``meta`` ...) and CUDA devices this machine lacks.
 
 Also :func:`machine`, the description of the machine that results files and the
-benchmark record. Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
+benchmark record, and :func:`available_memory`, what an experiment may allocate.
+Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
 """
 
 from __future__ import annotations
@@ -60,22 +62,43 @@ def epochs(default: int) -> int:
 
 
 def default_device() -> torch.device:
-    """``CVAE_DEVICE`` if set, else the first CUDA device if present, else the CPU."""
+    """``CVAE_DEVICE`` if set (checked by :func:`check_device`), else the first CUDA device if present, else the CPU."""
     requested = os.environ.get("CVAE_DEVICE", "").strip()
     if requested:
-        try:
-            device = torch.device(requested)
-        except RuntimeError:
-            raise ValueError(f"CVAE_DEVICE={requested!r} is not a device name (try 'cpu' or 'cuda')") from None
-        if device.type not in TRAINING_DEVICES:
-            raise ValueError(
-                f"CVAE_DEVICE={requested!r}: this package trains on {' or '.join(TRAINING_DEVICES)} devices only "
-                f"(not {device.type}); unset CVAE_DEVICE or set it to cpu"
-            )
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"CVAE_DEVICE={requested!r} but PyTorch sees no CUDA device")
-        return device
+        return check_device("CVAE_DEVICE", requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def training_device(device: torch.device | str | None) -> torch.device:
+    """The device a caller asked for, checked (:func:`check_device`); ``None``: :func:`default_device`."""
+    return default_device() if device is None else check_device("device", device)
+
+
+def check_device(name: str, device: object) -> torch.device:
+    """Require a device this package trains on (``TRAINING_DEVICES``) that this machine has.
+
+    Checked before any weight moves: ``meta`` would empty a model's weights, and a CUDA
+    device that is not there fails deep inside PyTorch.
+    """
+    try:
+        checked = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{name}: {device!r} is not a device name (try 'cpu' or 'cuda')") from None
+    if checked.type not in TRAINING_DEVICES:
+        raise ValueError(
+            f"{name}: {device!r} is a {checked.type} device; this package trains on "
+            f"{' or '.join(TRAINING_DEVICES)} devices only"
+        )
+    if checked.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{name}: {device!r} is not available on this machine (torch.cuda.is_available() is False)"
+        )
+    if checked.type == "cuda" and (checked.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"{name}: {device!r} is not available on this machine "
+            f"(it has {torch.cuda.device_count()} CUDA devices)"
+        )
+    return checked
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -90,6 +113,19 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes ``device`` can still allocate: free CUDA memory, or the RAM the kernel says is
+    available (``MemAvailable``; without ``/proc/meminfo``, all of the RAM)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def machine(device: torch.device) -> dict:

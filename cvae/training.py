@@ -9,7 +9,8 @@ with a ``"loss"`` entry to minimize (the negative ELBO for the VAEs); every othe
 of the results from the device), :func:`evaluate` (validation), :class:`History`
 (learning curves), best-weights tracking with early stopping, divergence detection and
 checkpoints. It validates the whole data set once, against the model's ``loss_terms``
-contract, before the first step; the steps themselves run no checks.
+contract, before the first step; each step checks only what ``loss_terms`` returned
+(per-example tensors, a ``"loss"`` among them: no reading of values, no device sync).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from torch import nn
 from tqdm import tqdm
 
 from cvae.checkpoints import CheckpointError, read_checkpoint, save_checkpoint, writable_file
-from cvae.checks import checked_region, check_choice, check_positive_float, check_positive_int, validation_enabled
+from cvae.checks import (
+    checked_region, check_choice, check_positive_float, check_positive_int, check_seed, validation_enabled,
+)
 from cvae.data import Batches
-from cvae.settings import default_device
+from cvae.settings import training_device
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,16 +49,22 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @dataclass
 class History:
-    """Per-epoch means of every loss term, on the training and validation batches."""
+    """Per-epoch means of every loss term, on the training and validation batches.
+
+    ``first_loss`` is the mean loss of the run's very first batch: the untrained model's
+    (``None`` until :func:`fit` ends).
+    """
 
     train: dict[str, list[float]] = field(default_factory=dict)
     validation: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     seconds: float = 0.0
+    first_loss: float | None = None
 
     def as_dict(self) -> dict:
         """Plain values, as stored in checkpoints."""
-        return {"train": self.train, "validation": self.validation, "best_epoch": self.best_epoch, "seconds": self.seconds}
+        return {"train": self.train, "validation": self.validation, "best_epoch": self.best_epoch,
+                "seconds": self.seconds, "first_loss": self.first_loss}
 
     @classmethod
     def from_dict(cls, values: dict) -> History:
@@ -67,6 +76,7 @@ class History:
             validation=values.get("validation", {}),
             best_epoch=values.get("best_epoch", 0),
             seconds=values.get("seconds", 0.0),
+            first_loss=values.get("first_loss"),
         )
 
     @property
@@ -134,6 +144,24 @@ def _batch_sums(terms: dict[str, torch.Tensor]) -> dict[str, float]:
     return dict(zip(terms, sums))
 
 
+def _check_terms(model: nn.Module, terms: object, size: int) -> None:
+    """What ``loss_terms`` must return: a dict of per-example tensors of shape ``(size,)`` with a ``"loss"``.
+
+    A batch mean instead would silently divide every number of the History by the batch size.
+    """
+    hook = f"{type(model).__name__}.loss_terms"
+    if not isinstance(terms, dict):
+        raise TypeError(f"{hook} must return a dict of per-example tensors, got {type(terms).__name__}")
+    if "loss" not in terms:
+        raise ValueError(f"{hook} returned no 'loss' entry (only {', '.join(map(repr, terms)) or 'nothing'}); "
+                         "fit minimizes the mean of terms['loss']")
+    for name, value in terms.items():
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        if shape != (size,):
+            raise ValueError(f"{hook} returned {name!r} as {shape} for a batch of {size}: "
+                             f"per-example tensors of shape ({size},) expected, not a batch mean")
+
+
 def _check_model(model: object) -> None:
     if not callable(getattr(model, "loss_terms", None)):
         raise TypeError(f"model must define loss_terms(*batch); {type(model).__name__} does not")
@@ -176,6 +204,8 @@ def train_step(
             raise TypeError("batch must be a non-empty tuple of tensors (one element of cvae.data.Batches)")
     with autocast(batch[0].device, precision):
         terms = model.loss_terms(*batch)
+    if validation_enabled():
+        _check_terms(model, terms, len(batch[0]))
     sums = _batch_sums(terms)
     if math.isfinite(sums["loss"]):
         optimizer.zero_grad(set_to_none=True)
@@ -207,8 +237,7 @@ def _check_fit_arguments(
         raise TypeError(f"checkpoint must be a file path or None, got {type(checkpoint).__name__}")
     if checkpoint is not None:
         writable_file("checkpoint", checkpoint)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    seed = check_seed("seed", seed)
     return {"epochs": epochs, "learning_rate": learning_rate, "patience": patience,
             "seed": int(seed), "precision": precision}
 
@@ -340,9 +369,9 @@ def fit(
     settings = _check_fit_arguments(
         model, train, validation, epochs, learning_rate, patience, precision, checkpoint, seed
     )
+    device = training_device(device)  # before any weight moves: 'meta' would empty them
     if checkpoint is not None and Path(checkpoint).exists():
         _warn_replacing(read_checkpoint(checkpoint, model), checkpoint, description)
-    device = _device(device)
     model.to(device)
     _check_data(model, device, train, validation)
 
@@ -386,7 +415,7 @@ def fit(
     finally:
         bar.close()
     best.restore()
-    history.seconds = time.perf_counter() - start
+    history.seconds, history.first_loss = time.perf_counter() - start, first_loss[0]
     _warn_if_training_got_worse(history, first_loss[0], description)
     return history
 
@@ -401,15 +430,6 @@ def _warn_if_training_got_worse(history: History, first_loss: float, description
             RuntimeWarning,
             stacklevel=3,
         )
-
-
-def _device(device: torch.device | str | None) -> torch.device:
-    if device is None:
-        return default_device()
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be a device name such as 'cpu' or 'cuda', got {device!r}") from None
 
 
 def _record(curves: dict[str, list[float]], means: dict[str, float]) -> dict[str, float]:

@@ -176,6 +176,27 @@ def test_mnist_chosen_by_environment(tmp_path, monkeypatch, no_network):
     assert no_network == []
 
 
+def write_legacy_mnist(root: Path, n_train: int = 50, n_test: int = 20) -> None:
+    """What torchvision before 0.9 left beside the raw files: MNIST/processed/{training,test}.pt."""
+    processed = root / "MNIST" / "processed"
+    processed.mkdir(parents=True)
+    for name, count in (("training.pt", n_train), ("test.pt", n_test)):
+        noise = torch.randint(0, 256, (count, 28, 28), dtype=torch.uint8)
+        torch.save((noise, torch.zeros(count, dtype=torch.int64)), processed / name)
+
+
+def test_mnist_reads_the_raw_files_it_checked_not_old_processed_ones(tmp_path, no_network):
+    arrays = write_tiny_mnist(tmp_path, n_train=300, n_test=100)
+    write_legacy_mnist(tmp_path)  # torchvision.datasets.MNIST would read these 50/20 noise digits
+    data = load_digits("mnist", root=tmp_path, download=True)
+    assert (len(data.train_labels), len(data.test_labels)) == (300, 100)
+    assert data.train_labels.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
+    (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(DataUnavailableError, match=r"MNIST/raw lacks the four MNIST files, and torchvision does "
+                       r"not download them while .*MNIST/processed holds files of its old format"):
+        load_digits("mnist", root=tmp_path, download=True)
+
+
 def test_mnist_missing_files_without_download(tmp_path):
     with pytest.raises(DataUnavailableError) as info:
         load_digits("mnist", root=tmp_path / "nowhere", download=False)

@@ -99,8 +99,8 @@ def test_checkpoints_load_weights_only_and_record_config_and_versions(first_run)
     payload = torch.load(first_run / "cvae-q3-s0.pt", weights_only=True)
     assert payload["architecture"]["class"] == "StructuredCVAE" and payload["kind"] == "cvae"
     assert payload["architecture"]["args"] == {
-        "num_given": 3, "alpha": 1.0, "latent_dim": 2, "hidden_dims": [16], "num_particles": 2,
-        "gsnn_objective": "mean_log",
+        "num_given": 3, "alpha": 1.0, "latent_dim": 2, "hidden_dims": [16],
+        "num_particles": 5, "gsnn_objective": "mean_log",  # the defaults: the CVAE uses neither
         "baseline": {"num_given": 3, "hidden_dims": [16]},
     }
     assert payload["config"]["epochs"] == 1 and payload["config"]["limit"] == 200
@@ -133,6 +133,7 @@ def test_an_interrupted_run_trains_only_what_is_missing(first_run, tmp_path, cap
 
 def test_mismatched_or_corrupted_checkpoints_are_refused_clearly(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "refused")
+    (out / "run.json").unlink()  # checkpoints alone, as copied into a new folder: their own checks
     assert main([*TINY, "--hidden", "32", "--quadrants", "1", "--out", str(out)]) == 2
     assert "baseline-q1-s0.pt holds a different architecture: Baseline(num_given=1, hidden_dims=[16])" in capsys.readouterr().err
     assert main([*TINY, "--quadrants", "1", "--epochs", "2", "--out", str(out)]) == 2
@@ -180,6 +181,7 @@ def test_bf16_training_runs_and_is_recorded_in_the_checkpoints(tmp_path, capsys)
     payload = torch.load(out / "cvae-q3-s0.pt", weights_only=True)
     assert payload["config"]["precision"] == "bf16"
     assert all(math.isfinite(float(r["nll"])) for r in read_rows(out))
+    (out / "run.json").unlink()  # the checkpoints alone
     assert main([*TINY, "--quadrants", "3", "--out", str(out)]) == 2  # fp32 run refuses bf16 checkpoints
     assert "precision 'bf16' (checkpoint) vs 'fp32' (this run)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16'"):
@@ -211,6 +213,7 @@ def test_seeds_give_one_row_and_one_checkpoint_per_model_and_seed(first_run, tmp
 
 def test_the_gsnn_objective_is_an_option_recorded_in_the_checkpoints(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "log-mean")
+    (out / "run.json").unlink()  # the checkpoints alone
     assert main([*TINY, "--quadrants", "3", "--gsnn-objective", "log_mean", "--out", str(out)]) == 2
     assert "gsnn-q3-s0.pt holds a different architecture" in capsys.readouterr().err  # trained on mean_log
     out = tmp_path / "fresh"
@@ -228,14 +231,15 @@ def test_the_gsnn_objective_is_an_option_recorded_in_the_checkpoints(first_run, 
 
 def test_a_run_of_other_quadrants_keeps_the_rows_already_there(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "merged")
-    (out / ".results.csv.k3j4h5g6.tmp").write_text("half a file")  # what a killed write leaves
-    (out / ".cvae-q2.pt.a1b2c3d4.tmp").write_bytes(b"half a checkpoint")
+    (out / ".results.csv.k3j4h5g6.cvae-tmp").write_text("half a file")  # what a killed write leaves
+    (out / ".cvae-q2.pt.a1b2c3d4.cvae-tmp").write_bytes(b"half a checkpoint")
+    (out / ".notes.abcdefgh.tmp").write_text("a reader's own")
     assert main([*TINY, "--quadrants", "2", "--out", str(out)]) == 0
     assert "removed what interrupted writes left" in capsys.readouterr().out
     rows = read_rows(out)
     assert [(r["model"], r["num_given"]) for r in rows] == [(m, k) for k in ("1", "2", "3") for m in quadrants.MODELS]
     assert [r for r in rows if r["num_given"] != "2"] == read_rows(first_run)  # untouched, not re-evaluated
-    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    assert [p.name for p in out.glob("*tmp")] == [".notes.abcdefgh.tmp"]
 
 
 def test_results_and_checkpoints_get_the_users_umask(tmp_path):
@@ -341,6 +345,7 @@ def child():
 
 def test_ctrl_c_keeps_every_row_and_a_killed_run_leaves_the_folder_usable(first_run, tmp_path, capsys, child):
     out = copy_run(first_run, tmp_path / "stopped")
+    (out / "run.json").unlink()  # the children train with another budget (and finish no row)
     before = (out / "results.csv").read_bytes()
     run = start_run(out, "--quadrants", "2")
     child(run)
@@ -375,3 +380,111 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, capsys, child):
     err = capsys.readouterr().err
     assert err.startswith(f"error: another run is using {tmp_path}") and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]  # nothing trained, nothing written
+
+
+def test_ctrl_c_in_the_first_seconds_is_one_line_and_status_130(tmp_path, child):
+    """While torch is imported, and at the first output line: no traceback (there was one)."""
+    early = [start_run(tmp_path / f"early-{index}") for index in range(2)]
+    for process in early:
+        child(process)
+    time.sleep(1.0)
+    early[0].send_signal(signal.SIGINT)
+    time.sleep(1.5)
+    early[1].send_signal(signal.SIGINT)
+    first_line = start_run(tmp_path / "first-line")
+    child(first_line)
+    assert first_line.stdout.readline().startswith("configuration: ")
+    first_line.send_signal(signal.SIGINT)
+    for process in (*early, first_line):
+        assert process.wait(timeout=60) == 130
+        err = process.stderr.read()
+        assert err.startswith("error: interrupted") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_a_folder_holds_one_configuration_and_out_must_name_a_folder(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "one-configuration")
+    assert main([*TINY, "--quadrants", "2", "--samples", "7", "--particles", "3", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out} holds the results of another configuration (num_particles 2 there, 3 here; num_samples 5 "
+        "there, 7 here; see its run.json): pick another --out for this one\n"
+    )
+    assert read_rows(out) == read_rows(first_run)
+    assert main([*TINY, "--out", ""]) == 2  # was: the current folder
+    assert "error: --out is empty; give a folder name" in capsys.readouterr().err
+    (out / "run.json").unlink()
+    (out / "run.json").mkdir()
+    assert main([*TINY, "--quadrants", "2", "--out", str(out)]) == 2
+    assert "run.json is a folder, not this experiment's run record; move it away" in capsys.readouterr().err
+
+
+def file_size_quota():
+    """In the child: files may not grow past 300 bytes, and a write past that fails (EFBIG), as on a quota."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+
+def test_a_run_record_that_cannot_be_written_is_one_line(first_run, tmp_path):
+    out = copy_run(first_run, tmp_path / "quota")
+    before = read_rows(out)
+    env = {**os.environ, "CVAE_DEVICE": "cpu", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([*PYTHON, *TINY, "--quadrants", "1", "3", "--out", str(out)], capture_output=True,
+                          text=True, env=env, preexec_fn=file_size_quota, timeout=600)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{out / 'run.json'} cannot be written (File too large)" in done.stderr
+    assert read_rows(out) == before
+
+
+def test_a_results_file_garbled_while_a_run_trains_is_one_line(tmp_path, capsys, monkeypatch):
+    out, real_fit = tmp_path / "garbled", quadrants.fit
+
+    def fit_then_garble(*args, **kwargs):
+        (out / "results.csv").write_bytes(b"\xff\xfe saved over by another program")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(quadrants, "fit", fit_then_garble)
+    assert main([*TINY, "--quadrants", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out / 'results.csv'} cannot be read as results") and err.count("\n") == 1
+    assert (out / "baseline-q3-s0.pt").exists()  # the trained model is kept
+
+
+def test_seeds_and_sizes_beyond_what_can_run_are_one_line(tmp_path, capsys):
+    assert main([*TINY, "--seeds", str(2**63), "--out", str(tmp_path)]) == 2
+    assert "error: seeds[0] must be an int in [0, 2**63), got 9223372036854775808" in capsys.readouterr().err
+    assert main([*TINY, "--quadrants", "1", "--particles", "10000000", "--out", str(tmp_path)]) == 2  # was: killed
+    err = capsys.readouterr().err
+    assert err.startswith("error: this configuration needs at least 2,257.5 GiB of memory to train, but cpu has ")
+    assert "lower num_particles (--particles), batch_size (--batch-size) or hidden_dims (--hidden)" in err
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_mnist_files_with_too_few_digits_are_one_line(tmp_path, monkeypatch, capsys):
+    from test_data import write_tiny_mnist
+
+    write_tiny_mnist(tmp_path / "data", n_train=5, n_test=2)
+    monkeypatch.setenv("CVAE_DATA_ROOT", str(tmp_path / "data"))
+    assert main([*TINY, "--data", "mnist", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        "error: the 'mnist' data hold 5 training and 2 test digits: too few for this experiment, which holds "
+        "out 0.1 of the training digits for validation and needs test digits\n"
+    )
+
+
+def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
+    """Baseline at a learning rate of 1e6: its loss went from 412 to 3.7e7, and its checkpoint and row were kept."""
+    assert main([*TINY, "--quadrants", "1", "--lr", "1e6", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'baseline-q1-s0.pt'} not written: the best validation loss, ")
+    assert "is more than twice the untrained model's" in err and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("*.pt")) and not (tmp_path / "results.csv").exists()
+
+
+def test_the_cvae_checkpoint_serves_any_particle_count(first_run, tmp_path, capsys):
+    out = copy_run(first_run, tmp_path / "particles")
+    (out / "run.json").unlink()  # the checkpoints alone
+    assert main([*TINY, "--quadrants", "1", "--particles", "3", "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert "resumed cvae, 1 given quadrant(s), seed 0" in printed.out  # was: refused
+    assert "gsnn-q1-s0.pt holds a different architecture" in printed.err  # the GSNN draws them

@@ -40,7 +40,7 @@ from cvae.checkpoints import (
 )
 from cvae.data import Batches, DataUnavailableError, DigitData, check_labels, load_digits
 from cvae.experiments.quadrants import main as quadrants_main
-from cvae.experiments.quadrants import read_results, write_results
+from cvae.experiments.quadrants import QuadrantConfig, read_results, run_quadrant_experiment, write_results
 from cvae.settings import default_device
 from cvae.training import TrainingInterrupted, fit
 from test_data import write_idx, write_tiny_mnist
@@ -158,8 +158,9 @@ def test_written_files_get_the_users_umask_not_0600(tmp_path):
 
 
 def test_leftover_temporary_files_are_recognised_and_removed(tmp_path):
-    stale = [tmp_path / ".results.csv.ab_c1234.tmp", tmp_path / ".cvae-q1.pt.k2j4h5g6.tmp"]
-    kept = [tmp_path / "notes.tmp", tmp_path / "results.csv", tmp_path / ".x.tmp"]
+    stale = [tmp_path / ".results.csv.ab_c1234.cvae-tmp", tmp_path / ".cvae-q1.pt.k2j4h5g6.cvae-tmp"]
+    # a reader's own files, even those named as this package's temporaries once were
+    kept = [tmp_path / "notes.tmp", tmp_path / "results.csv", tmp_path / ".x.tmp", tmp_path / ".notes.abcdefgh.tmp"]
     for path in stale + kept:
         path.write_text("x")
     assert sorted(remove_stale_temporaries(tmp_path)) == sorted(stale)
@@ -473,8 +474,8 @@ def test_cli_refuses_an_unwritable_out_before_any_work(unwritable, capsys):
 @pytest.mark.parametrize(
     "env, args, text",
     [
-        ({"CVAE_DEVICE": "tpu"}, [], "CVAE_DEVICE='tpu' is not a device name"),
-        ({"CVAE_DEVICE": "meta"}, [], "CVAE_DEVICE='meta': this package trains on cpu or cuda devices only"),
+        ({"CVAE_DEVICE": "tpu"}, [], "CVAE_DEVICE: 'tpu' is not a device name"),
+        ({"CVAE_DEVICE": "meta"}, [], "CVAE_DEVICE: 'meta' is a meta device; this package trains on cpu or"),
         ({}, ["--quadrants", "1", "1"], "quadrants must list 1, 2 and/or 3 once each, got [1, 1]"),
         ({"CVAE_EPOCHS": "abc"}, [], "CVAE_EPOCHS must be a positive integer, got 'abc'"),
         ({"CVAE_DATA": "cifar"}, [], "CVAE_DATA must be one of sample, mnist"),
@@ -497,7 +498,7 @@ def test_cli_cuda_without_cuda_is_one_error_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CVAE_DEVICE", "cuda")
     code, out, err = run_cli(capsys, "--out", str(tmp_path))
     assert code == 2
-    assert_one_error_line(err, "CVAE_DEVICE='cuda' but PyTorch sees no CUDA device")
+    assert_one_error_line(err, "CVAE_DEVICE: 'cuda' is not available on this machine")
 
 
 def test_cli_unavailable_mnist_is_one_error_line(tmp_path, monkeypatch, capsys):
@@ -538,10 +539,29 @@ def test_cli_honours_cvae_epochs_and_documents_it(monkeypatch, capsys):
     assert "CVAE_EPOCHS" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize(
+    "device, problem",
+    [
+        ("meta", "'meta' is a meta device; this package trains on cpu or cuda devices only"),
+        ("mps", "'mps' is a mps device"),
+        ("cuda:99", "'cuda:99' is not available on this machine"),
+    ],
+)
+def test_fit_and_the_experiment_check_the_device_before_moving_a_weight(device, problem):
+    model = linear()
+    model.loss_terms = lambda x: {"loss": model(x).sum(1)}
+    before = model.weight.detach().clone()
+    with pytest.raises(ValueError, match=f"^device: {problem}"):
+        fit(model, Batches(torch.zeros(4, 4), batch_size=2), epochs=1, progress=False, device=device)
+    assert model.weight.device.type == "cpu" and torch.equal(model.weight, before)  # meta would empty it
+    with pytest.raises(ValueError, match=f"^device: {problem}"):
+        run_quadrant_experiment(QuadrantConfig(limit=200), [1], device=device, progress=False)
+
+
 @pytest.mark.parametrize("name", ["meta", "mps", "xla"])
 def test_cvae_device_refuses_devices_this_package_cannot_train_on(monkeypatch, name):
     monkeypatch.setenv("CVAE_DEVICE", name)
-    with pytest.raises(ValueError, match=rf"CVAE_DEVICE='{name}': this package trains on cpu or cuda devices only"):
+    with pytest.raises(ValueError, match=rf"CVAE_DEVICE: '{name}' is a {name} device; this package trains on cpu or cuda devices only"):
         default_device()
 
 
@@ -683,3 +703,18 @@ def test_an_intact_tiny_mnist_still_loads(tmp_path):
     data = load_digits("mnist", root=tmp_path, download=False)
     assert len(data.train_images) == 20 and data.train_labels.dtype == torch.int64
     assert struct.unpack(">i", (tmp_path / "MNIST" / "raw" / IMAGES).read_bytes()[4:8]) == (20,)
+
+
+def test_results_keep_added_columns_read_a_bom_and_merge_seeds_written_as_floats(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("\ufeffmodel,num_given,seed,nll,note\nbaseline,1,0.0,9.0,checked by hand\ncvae,1,0,8.0,\n",
+                    encoding="utf-8")  # saved by a spreadsheet: a byte-order mark, a seed 0.0, a column of notes
+    write_results(path, [{**row("baseline", 1, 1.0), "seed": 0}, {**row("baseline", 2, 2.0), "seed": 0}])
+    rows = read_results(path)
+    assert [(r["model"], r["num_given"], r["seed"], r["nll"], r["note"]) for r in rows] == [
+        ("baseline", "1", "0", "1.0000", "checked by hand"), ("cvae", "1", "0", "8.0", ""),
+        ("baseline", "2", "0", "2.0000", ""),
+    ]
+    path.write_text("model,num_given,nll\nbaseline,1,1.0,extra\n")
+    with pytest.raises(ValueError, match="row 1 has more values than the header has columns; repair it"):
+        write_results(path, [row("baseline", 2, 1.0)])

@@ -292,3 +292,37 @@ def test_a_run_that_ends_worse_than_it_started_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e-3, progress=False, device="cpu")
+
+
+class Regression(nn.Linear):
+    """A custom model for fit: ``loss_terms`` returns what ``terms`` makes of the per-example losses."""
+
+    def __init__(self, terms):
+        super().__init__(4, 1)
+        self.terms = terms
+
+    def loss_terms(self, x):
+        return self.terms((self(x).squeeze(1) - 1.0) ** 2)
+
+
+@pytest.mark.parametrize(
+    "terms, error, problem",
+    [
+        (lambda loss: {"loss": loss.mean()}, ValueError,
+         r"^Regression.loss_terms returned 'loss' as \(\) for a batch of 8: per-example tensors of "
+         r"shape \(8,\) expected, not a batch mean$"),
+        (lambda loss: {"error": loss}, ValueError, r"returned no 'loss' entry \(only 'error'\)"),
+        (lambda loss: {"loss": loss, "mse": 0.5}, ValueError, r"returned 'mse' as float for a batch of 8"),
+        (lambda loss: loss, TypeError, "must return a dict of per-example tensors, got Tensor"),
+    ],
+)
+def test_fit_checks_what_a_custom_loss_terms_returns_before_its_first_step(terms, error, problem):
+    """A batch mean used to divide every History number by the batch size; no 'loss' was a bare KeyError."""
+    model = Regression(terms)
+    before = model.weight.detach().clone()
+    with pytest.raises(error, match=problem):
+        fit(model, Batches(torch.ones(20, 4), batch_size=8), epochs=1, progress=False, device="cpu")
+    assert torch.equal(model.weight, before)
+    model = Regression(lambda loss: {"loss": loss, "mse": loss})
+    history = fit(model, Batches(torch.ones(20, 4), batch_size=8), epochs=1, progress=False, device="cpu")
+    assert history.train["loss"] == history.train["mse"]

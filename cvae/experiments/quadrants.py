@@ -22,9 +22,14 @@ when they are damaged or were made for another architecture or other training se
 
 Nothing is lost: the output folder is checked before any work and locked while a run
 uses it (a second run on it is refused), ``results.csv`` is merged with the rows it
-already holds (a run of ``--quadrants 2`` keeps the rows of 1 and 3), and Ctrl-C or a
-killed process leaves every finished model and row in place. The command line reports
-every such problem as one ``error:`` line (exit status 2; 130 after Ctrl-C).
+already holds (a run of ``--quadrants 2`` keeps the rows of 1 and 3, and columns added
+by hand), and Ctrl-C or a killed process leaves every finished model and row in place.
+One folder holds one configuration: a run whose settings differ from those its
+``run.json`` records (other than the seeds) is refused. A configuration that cannot fit
+in memory is refused before training, and a model whose training blew up (its best
+validation loss more than twice the untrained model's) is written neither as a
+checkpoint nor as a row (:func:`save_trained`). The command line reports every such problem as one ``error:`` line (exit
+status 2; 130 after Ctrl-C, also while it is still importing torch).
 """
 
 from __future__ import annotations
@@ -35,11 +40,25 @@ import csv
 import datetime as dt
 import json
 import math
+import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+INTERRUPTED_EARLY = "interrupted before the run started; nothing was written"
+
+
+def _interrupted_early(signum: int, frame: object) -> None:
+    """Ctrl-C while torch is imported (seconds): one line and status 130, as main() says later."""
+    os.write(2, f"error: {INTERRUPTED_EARLY}\n".encode())
+    os._exit(130)
+
+
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_early)
 
 import torch
 from torch import Tensor, nn
@@ -56,13 +75,15 @@ from cvae.checkpoints import (
     save_checkpoint,
     writable_folder,
 )
-from cvae.checks import check_choice, check_positive_float, check_positive_int, check_sizes
+from cvae.checks import check_choice, check_positive_float, check_positive_int, check_seed, check_sizes
 from cvae.settings import DATA_SOURCES, data_source
-from cvae.data import Batches, DataUnavailableError, DigitData, binarize, load_digits, split_validation
+from cvae.data import (
+    IMAGE_PIXELS, Batches, DataUnavailableError, DigitData, binarize, load_digits, split_validation,
+)
 from cvae.distributions import gaussian_kl, standardize
 from cvae.estimators import count_active_units
-from cvae.quadrants import check_num_given, split_quadrants
-from cvae.settings import default_device, machine, seed_everything
+from cvae.quadrants import check_num_given, output_size, split_quadrants
+from cvae.settings import available_memory, default_device, machine, seed_everything, training_device
 from cvae.contracts import check_alpha
 from cvae.structured import GSNN_OBJECTIVES, Baseline, StructuredCVAE, negative_conditional_log_likelihood
 from cvae.training import PRECISIONS, History, TrainingDiverged, fit
@@ -70,6 +91,7 @@ from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
 RESULTS_FILE = "results.csv"
 RUN_FILE = "run.json"  # how the command line made results.csv: the command, the machine, the versions
+COMMAND = ("python", "-m", "cvae.experiments.quadrants")
 COMMAND_LINE_EPOCHS = 100  # the command line's epoch budget unless --epochs or CVAE_EPOCHS says otherwise
 RESULT_FIELDS = (
     "model", "num_given", "seed", "nll", "estimator", "nll_importance", "nll_monte_carlo", "kl", "active_units",
@@ -183,6 +205,13 @@ def load_experiment_digits(config: QuadrantConfig, data: DigitData | None = None
     if config.limit is not None:
         train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
         test_images, test_labels = test_images[: config.limit], test_labels[: config.limit]
+    held_out = round(len(train_images) * config.validation_fraction)
+    if not 0 < held_out < len(train_images) or not len(test_images):
+        raise DataUnavailableError(
+            f"the {data.source!r} data hold {len(train_images):,} training and {len(test_images):,} test "
+            f"digits: too few for this experiment, which holds out {config.validation_fraction:g} of the "
+            "training digits for validation and needs test digits"
+        )
     (train_images, train_labels), (val_images, val_labels) = split_validation(
         train_images, train_labels, config.validation_fraction, seed=config.seed
     )
@@ -209,8 +238,8 @@ def build_model(kind: str, num_given: int, config: QuadrantConfig, baseline: Bas
         alpha=alpha,
         latent_dim=config.latent_dim,
         hidden_dims=config.hidden_dims,
-        num_particles=config.num_particles,
-        # The CVAE has no GSNN term: its checkpoints serve runs of either objective.
+        # The CVAE has no GSNN term: its checkpoints serve runs of any objective and particle count.
+        num_particles=config.num_particles if alpha < 1 else QuadrantConfig.num_particles,
         gsnn_objective=config.gsnn_objective if alpha < 1 else GSNN_OBJECTIVES[0],
     )
 
@@ -224,7 +253,20 @@ def checkpoint_path(folder: str | Path, kind: str, num_given: int, seed: int) ->
 
 
 def save_trained(path: str | Path, kind: str, model: nn.Module, config: QuadrantConfig, history: History) -> Path:
-    """Checkpoint one trained model with the run's configuration (:func:`cvae.checkpoints.save_checkpoint`)."""
+    """Checkpoint one trained model with the run's configuration (:func:`cvae.checkpoints.save_checkpoint`).
+
+    A model whose best validation loss is more than twice its untrained loss (its first
+    batch's, ``history.first_loss``) is not stored: that is a finite blow-up (far too
+    large a learning rate), whose row would be noise. :class:`~cvae.training.TrainingDiverged`
+    says so, and the experiment stops before the row is written.
+    """
+    if history.best_epoch and history.validation and history.first_loss is not None:
+        best, untrained = history.validation["loss"][history.best_epoch - 1], history.first_loss
+        if best > untrained + abs(untrained):
+            raise TrainingDiverged(
+                f"{path} not written: the best validation loss, {best:.4g}, is more than twice the untrained "
+                f"model's ({untrained:.4g}): training blew up. Try a smaller learning rate"
+            )
     return save_checkpoint(path, model, config=config.as_dict(), history=history.as_dict(), kind=kind)
 
 
@@ -407,19 +449,33 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     if not path.exists():
         return []
-    try:
-        with path.open(newline="", encoding="utf-8") as file:
+    try:  # utf-8-sig: also a file that a spreadsheet saved with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file)
             rows, columns = list(reader), reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ValueError(f"{path} cannot be read as results ({error}); move it away to start a new one") from None
     if rows and not {"model", "num_given"} <= set(columns):
         raise ValueError(f"{path} has no model and num_given columns; move it away to start a new results file")
+    for number, row in enumerate(rows, start=1):
+        if None in row or None in row.values():
+            raise ValueError(f"{path}: row {number} has {'more' if None in row else 'fewer'} values than the "
+                             "header has columns; repair it, or move the file away to start a new one")
     return rows
 
 
 def _row_key(row: dict) -> tuple[str, str, str]:
-    return row["model"], str(row["num_given"]), str(row.get("seed", ""))
+    return row["model"], _number(row["num_given"]), _number(row.get("seed", ""))
+
+
+def _number(value: object) -> str:
+    """A quadrant count or seed as the rows are merged by it: ``0``, ``0.0`` and ``"0"`` are one seed."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
 
 
 def _row_order(key: tuple[str, str, str]) -> tuple:
@@ -431,30 +487,56 @@ def write_results(path: str | Path, rows: Sequence[dict]) -> Path:
     """Merge the result rows into the CSV file at ``path`` (one row per model, quadrant count and seed), atomically.
 
     Rows for other models, quadrant counts or seeds that the file already holds are kept,
-    so no run ever leaves fewer rows than it found (:func:`cvae.checkpoints.atomic_write`).
+    so no run ever leaves fewer rows than it found (:func:`cvae.checkpoints.atomic_write`);
+    so are columns a reader added by hand, with their values in the rows this run replaces.
     """
     merged = {_row_key(row): row for row in read_results(path)}
     for row in rows:
+        added = {key: value for key, value in merged.get(_row_key(row), {}).items() if key not in RESULT_FIELDS}
         merged[_row_key(row)] = {
-            key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()
+            **added, **{key: f"{value:.4f}" if isinstance(value, float) else value for key, value in row.items()}
         }
+    columns = dict.fromkeys([*RESULT_FIELDS, *(key for row in merged.values() for key in row)])
     with atomic_write(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=RESULT_FIELDS, restval="", extrasaction="ignore")
+        writer = csv.DictWriter(file, fieldnames=list(columns), restval="")
         writer.writeheader()
         writer.writerows(merged[key] for key in sorted(merged, key=_row_order))
     return Path(path)
 
 
-def check_output_folder(name: str, out: str | Path) -> Path:
-    """Create ``out`` if needed and check that it can hold this experiment's files; a ValueError naming ``name``."""
+def check_output_folder(name: str, out: str | Path, configuration: dict | None = None) -> Path:
+    """Create ``out`` if needed and check that it can hold this experiment's files; a ValueError naming ``name``.
+
+    With ``configuration`` (:func:`run_configuration`), a folder whose ``run.json`` records
+    another one is refused: its ``results.csv`` would mix the rows of two configurations.
+    Only the seeds may differ (each seed has rows of its own).
+    """
+    if not str(out).strip():
+        raise ValueError(f"{name} is empty; give a folder name (runs/quadrants, or . for the current folder)")
     folder = writable_folder(name, out)
     read_results(folder / RESULTS_FILE)
+    record = folder / RUN_FILE
+    if record.is_dir():
+        raise ValueError(f"{record} is a folder, not this experiment's run record; move it away")
+    if configuration is not None and record.exists():
+        try:
+            stored = json.loads(record.read_text(encoding="utf-8"))["configuration"]
+            differ = [f"{key} {stored[key]!r} there, {value!r} here" for key, value in configuration.items()
+                      if key != "seeds" and key in stored and stored[key] != value]
+        except (OSError, UnicodeDecodeError, ValueError, LookupError, TypeError) as error:
+            raise ValueError(f"{record} cannot be read as a run record ({type(error).__name__}: {error}); "
+                             "move it away, or pick another --out") from None
+        if differ:
+            raise ValueError(f"{folder} holds the results of another configuration ({'; '.join(differ)}; "
+                             f"see its {RUN_FILE}): pick another --out for this one")
     return folder
 
 
 @contextlib.contextmanager
-def output_folder(out: str | Path | None, log: Callable[[str], None] = print) -> Iterator[Path | None]:
-    """The run's output folder, checked and locked for the block (``None``: no output).
+def output_folder(
+    out: str | Path | None, log: Callable[[str], None] = print, configuration: dict | None = None
+) -> Iterator[Path | None]:
+    """The run's output folder, checked (:func:`check_output_folder`) and locked for the block (``None``: no output).
 
     Raises :class:`~cvae.checkpoints.FolderInUse` when another run holds it, and clears
     the temporary files that killed writes left there.
@@ -462,7 +544,7 @@ def output_folder(out: str | Path | None, log: Callable[[str], None] = print) ->
     if out is None:
         yield None
         return
-    folder = check_output_folder("out", out)
+    folder = check_output_folder("out", out, configuration)
     with folder_lock(folder):
         stale = remove_stale_temporaries(folder)
         if stale:
@@ -479,10 +561,10 @@ def check_quadrants(quadrants: Sequence[int]) -> list[int]:
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """Require at least one random seed, each a non-negative int, each once."""
+    """Require at least one random seed, each an int in ``[0, 2**63)``, each once."""
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
         raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
-    checked = [check_positive_int(f"seeds[{position}]", seed, minimum=0) for position, seed in enumerate(seeds)]
+    checked = [check_seed(f"seeds[{position}]", seed) for position, seed in enumerate(seeds)]
     if not checked or len(set(checked)) != len(checked):
         raise ValueError(f"seeds must list at least one seed, each once, got {list(seeds)}")
     return checked
@@ -497,6 +579,7 @@ def run_quadrant_experiment(
     device: torch.device | str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> ExperimentResult:
     """Train and evaluate the four models for each number of given quadrants and each random seed.
 
@@ -506,16 +589,23 @@ def run_quadrant_experiment(
     validation split, the initializations, the batches and the estimates.
     With ``out`` a folder, checkpoints and ``results.csv`` (merged after every model)
     go there, models with a checkpoint are resumed instead of retrained, and the folder
-    is locked for the run (:func:`output_folder`).
+    is locked for the run (:func:`output_folder`). Its ``run.json`` (:func:`write_run_record`,
+    with ``command``) is written with every row and when the run finishes; a folder whose
+    ``run.json`` records another configuration is refused before any work.
+
+    A configuration whose training cannot fit in the device's memory
+    (:func:`memory_needed`) is refused before any model is built.
     """
     config = config or QuadrantConfig()
     quadrants = check_quadrants(quadrants)
     seeds = check_seeds([config.seed] if seeds is None else seeds)
-    device = torch.device(device) if device is not None else default_device()
-    with output_folder(out, log) as folder:
+    device = training_device(device)
+    configuration = run_configuration(config, seeds)
+    with output_folder(out, log, configuration) as folder:
         data = load_digits(config.data)
         runs = [replace(config, seed=seed) for seed in seeds]
         first = load_experiment_digits(runs[0], data)
+        check_memory(config, len(first.train_images), device)
         result = ExperimentResult(config, first, seeds)
         log(str(first))
         for seed, run in zip(seeds, runs):
@@ -552,9 +642,50 @@ def run_quadrant_experiment(
                         f"  {kind:>8}, {num_given} given, seed {seed}: "
                         f"-log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})"
                     )
-                    if folder is not None:
+                    if folder is not None:  # the record first: it describes every row
+                        write_run_record(folder, command, configuration, device, finished=False)
                         write_results(folder / RESULTS_FILE, result.rows)
+        if folder is not None:
+            write_run_record(folder, command, configuration, device, finished=True)
     return result
+
+
+def run_configuration(config: QuadrantConfig, seeds: Sequence[int]) -> dict:
+    """What ``run.json`` records as a run's configuration: every setting, and the seeds."""
+    return {**{key: value for key, value in config.as_dict().items() if key != "seed"}, "seeds": list(seeds)}
+
+
+def memory_needed(config: QuadrantConfig, train_size: int) -> int:
+    """At least how many bytes training the experiment's largest model, the hybrid, holds at once.
+
+    In float32: the weights (the frozen baseline's once; the three networks' with their
+    gradients and Adam's two moments) and the activations of one training step, whose
+    GSNN term decodes ``num_particles`` codes of each digit of a batch. PyTorch needs more.
+    """
+    def weights(*sizes: int) -> int:
+        return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+
+    hidden, latent, pixels = config.hidden_dims, config.latent_dim, output_size(1)
+    frozen = weights(IMAGE_PIXELS, *hidden, pixels)
+    trained = 2 * weights(IMAGE_PIXELS, *hidden, 2 * latent) + weights(IMAGE_PIXELS + latent, *hidden[::-1], pixels)
+    batch = min(config.batch_size, train_size)
+    activations = batch * (1 + config.num_particles) * (sum(hidden) + latent + pixels)
+    return 4 * (frozen + 4 * trained + activations)
+
+
+def check_memory(config: QuadrantConfig, train_size: int, device: torch.device) -> None:
+    """Refuse a configuration that cannot train in ``device``'s available memory (:func:`memory_needed`).
+
+    Tried anyway, it would end in an allocator error or, on Linux, the kernel killing the
+    process without a message.
+    """
+    needed, available = memory_needed(config, train_size), available_memory(device)
+    if needed > available:
+        raise ValueError(
+            f"this configuration needs at least {needed / 2**30:,.1f} GiB of memory to train, but {device} has "
+            f"{available / 2**30:,.1f} GiB available: lower num_particles (--particles), batch_size "
+            "(--batch-size) or hidden_dims (--hidden)"
+        )
 
 
 # --------------------------------------------------------------------------- command line
@@ -593,7 +724,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="random seeds; each trains and scores every model once (one result row per seed)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="bf16: bfloat16 matrix products in training (fast on CPUs with AVX512-BF16/AMX)")
-    parser.add_argument("--out", type=Path, default=Path("runs/quadrants"),
+    parser.add_argument("--out", default="runs/quadrants",
                         help="folder for checkpoints and results.csv (created; locked while a run uses it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
@@ -624,43 +755,57 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Every setting, the device and the output folder are checked before any work; a
     problem found then or during the run is one ``error:`` line on stderr (status 2),
-    and Ctrl-C keeps what is finished (status 130).
+    and Ctrl-C, from the first second on, is one line too and keeps what is finished
+    (status 130).
     """
+    try:
+        return _command_line(argv)
+    except KeyboardInterrupt:  # before the run began (the run's own is reported by _command_line)
+        return _error(INTERRUPTED_EARLY, status=130)
+
+
+def _command_line(argv: Sequence[str] | None) -> int:
     args = _parse_args(argv)
     try:
         config = _config(args)
         quadrants = check_quadrants(args.quadrants)
         seeds = check_seeds(args.seeds)
         device = default_device()
-        check_output_folder("--out", args.out)
+        configuration = run_configuration(config, seeds)
+        check_output_folder("--out", args.out, configuration)
     except (TypeError, ValueError) as error:
         return _error(error)
-    shown = {**{key: value for key, value in config.as_dict().items() if key != "seed"}, "seeds": seeds}
-    print("configuration: " + ", ".join(f"{key}={value}" for key, value in shown.items()), flush=True)
+    print("configuration: " + ", ".join(f"{key}={value}" for key, value in configuration.items()), flush=True)
+    out = Path(args.out)
     try:
-        run_quadrant_experiment(config, quadrants, seeds=seeds, out=args.out, device=device,
-                                progress=not args.no_progress, log=lambda line: print(line, flush=True))
-    except (CheckpointError, DataUnavailableError, FolderInUse, TrainingDiverged, OSError) as error:
+        run_quadrant_experiment(config, quadrants, seeds=seeds, out=out, device=device,
+                                progress=not args.no_progress, log=lambda line: print(line, flush=True),
+                                command=shlex.join([*COMMAND, *(sys.argv[1:] if argv is None else argv)]))
+        print(f"results: {out / RESULTS_FILE}", flush=True)
+    except (CheckpointError, DataUnavailableError, FolderInUse, TrainingDiverged, OSError, ValueError) as error:
         return _error(error)
     except KeyboardInterrupt:
-        return _error(f"interrupted; rerun to resume (the finished models are kept in {args.out})", status=130)
-    write_run_record(args.out, sys.argv[1:] if argv is None else argv, shown, device)
-    print(f"results: {args.out / RESULTS_FILE}", flush=True)
+        return _error(f"interrupted; rerun to resume (the finished models are kept in {out})", status=130)
     return 0
 
 
-def write_run_record(folder: Path, arguments: Sequence[str], configuration: dict, device: torch.device) -> Path:
-    """Write ``run.json`` beside the results: the command line and the configuration it gave, when it
-    finished, the machine and the versions."""
+def write_run_record(
+    folder: Path, command: str | None, configuration: dict, device: torch.device, *, finished: bool
+) -> Path:
+    """Write ``run.json`` beside the results: the command line (``None`` for a call from Python) and
+    the configuration it gave, when it finished (``None`` while it runs), the machine and the versions."""
     record = {
-        "command": shlex.join(["python", "-m", "cvae.experiments.quadrants", *arguments]),
+        "command": command,
         "configuration": configuration,
-        "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if finished else None,
         "cvae": cvae.__version__,
         **machine(device),
     }
-    with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
-        json.dump(record, file, indent=1)
+    try:
+        with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
+            json.dump(record, file, indent=1)
+    except OSError as error:  # a full disk, a quota: say which file
+        raise OSError(error.errno, f"{folder / RUN_FILE} cannot be written ({error.strerror or error})") from None
     return folder / RUN_FILE
 
 
@@ -670,4 +815,6 @@ def _error(error: Exception | str, status: int = 2) -> int:
 
 
 if __name__ == "__main__":
+    if signal.getsignal(signal.SIGINT) is _interrupted_early:  # imported: main() reports Ctrl-C from here on
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())
