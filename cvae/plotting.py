@@ -12,7 +12,6 @@ import html
 import io
 import re
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -203,7 +202,7 @@ class Animation:
 
 
 def animate(
-    draw: Callable[[Any], Callable[[int], object]],
+    draw: Callable[..., Callable[[int], object]],
     frames: int,
     *,
     alt: str,
