@@ -187,7 +187,7 @@ class Animation:
 
     @property
     def html_bytes(self) -> int:
-        """The size of the HTML view in bytes (UTF-8): what the page carries for it."""
+        """How many bytes (UTF-8) the HTML view adds to a page."""
         return len(self.html.encode("utf-8"))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
