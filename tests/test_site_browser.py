@@ -761,6 +761,14 @@ const textBox = cell => {
   return {left: Math.min(...rects.map(r => r.left)), right: Math.max(...rects.map(r => r.right)),
           top: Math.min(...rects.map(r => r.top)), bottom: Math.max(...rects.map(r => r.bottom))};
 };
+// the colour a cell's text is drawn on: the first ancestor with a background that is not transparent
+const behind = el => {
+  for (let e = el; e; e = e.parentElement) {
+    const colour = getComputedStyle(e).backgroundColor;
+    if (colour && colour !== 'transparent' && !/^rgba\(.*,\s*0\)$/.test(colour)) return colour;
+  }
+  return getComputedStyle(document.body).backgroundColor;
+};
 return [...article.querySelectorAll('table.cvae-results')].map(table => {
   const style = getComputedStyle(table);
   const box = table.getBoundingClientRect();
@@ -789,7 +797,7 @@ return [...article.querySelectorAll('table.cvae-results')].map(table => {
           left: box.left, right: box.right, columnLeft: column.left, columnRight: column.right,
           viewport: document.documentElement.clientWidth, pageWidth: document.documentElement.scrollWidth,
           text: getComputedStyle(table.querySelector('td, th')).color,
-          background: getComputedStyle(document.body).backgroundColor};
+          background: behind(table.querySelector('td, th'))};
 });
 """
 MIN_COLUMN_GAP = 8  # px between the text of neighbouring cells
