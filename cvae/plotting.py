@@ -1,9 +1,17 @@
-"""Figures every chapter draws: grids of digits, and the networks of the structured CVAE.
+"""Figures every chapter draws: grids of digits, the networks of the structured CVAE, and
+animations (frames embedded in the page, played without a kernel).
 
 Used from the chapter :chapter:`The VAE on MNIST <book/vae>` onwards.
 """
 
 from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import re
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -136,3 +144,153 @@ def _anchor(name: str, towards: str) -> tuple[float, float]:
 
 def _centre(name: str) -> tuple[float, float]:
     return _NETWORKS[name][1] if name in _NETWORKS else _POINTS[name]
+
+
+# ------------------------------------------------------------------------------ animations
+
+# matplotlib's player (Animation.to_jshtml) takes its button icons from a web font on a
+# CDN; the book's pages work offline, so the icons become plain characters (each button
+# keeps its title and aria-label).
+_ICONS = {
+    "fa fa-minus": "\u2212",
+    "fa fa-fast-backward": "\u21e4",
+    "fa fa-step-backward": "\u25c2",
+    "fa fa-play fa-flip-horizontal": "\u25c0\ufe0e",
+    "fa fa-pause": "\u275a\u275a",
+    "fa fa-play": "\u25b6\ufe0e",
+    "fa fa-step-forward": "\u25b8",
+    "fa fa-fast-forward": "\u21e5",
+    "fa fa-plus": "+",
+}
+_FRAME = re.compile(r'frames\[(\d+)\] = "(data:image/png;base64,[^"]*)"', re.S)
+
+
+class Animation:
+    """An animated figure for notebooks and the book's pages, without a kernel.
+
+    Displayed, it is a mime bundle of three views of the same figure: ``text/html``, a
+    player of the embedded frames with controls (matplotlib's ``to_jshtml``, made
+    self-contained: no web font, no address outside the page; the image carries the alt
+    text and shows the still frame before the player starts), ``image/png``, the still
+    frame, for the PDF and for viewers that show no HTML, and ``text/plain``.
+    Built by :func:`animate`.
+    """
+
+    def __init__(self, html_player: str, still_png: bytes, frames: int, alt: str) -> None:
+        if not isinstance(html_player, str) or not isinstance(still_png, bytes):
+            raise TypeError("html_player must be a str and still_png bytes")
+        check_positive_int("frames", frames)
+        self.html = html_player
+        self.png = still_png
+        self.frames = frames
+        self.alt = alt
+
+    @property
+    def html_bytes(self) -> int:
+        """How many bytes (UTF-8) the HTML view adds to a page."""
+        return len(self.html.encode("utf-8"))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {
+            "text/html": self.html,
+            "image/png": base64.b64encode(self.png).decode("ascii"),
+            "text/plain": repr(self),
+        }
+
+    def __repr__(self) -> str:
+        return f"<Animation of {self.frames} frames: {self.alt}>"
+
+
+def animate(
+    draw: Callable[..., Callable[[int], object]],
+    frames: int,
+    *,
+    alt: str,
+    figsize: tuple[float, float] = (6.0, 3.0),
+    dpi: int = 72,
+    interval: int = 250,
+    still: int = 0,
+    still_dpi: int = 150,
+    mode: str = "loop",
+) -> Animation:
+    """Draw an animation of ``frames`` frames and return it as an :class:`Animation`.
+
+    ``draw(fig)`` draws the first picture on a new figure of ``figsize`` inches and
+    returns ``update(i)``, which changes the figure to frame ``i`` (``0 <= i < frames``).
+    The frames are PNG images at ``dpi`` dots per inch, shown every ``interval`` ms;
+    ``mode`` is what the player does at the last frame (``"loop"``, ``"once"`` or
+    ``"reflect"``, back and forth). Frame ``still`` is also stored as the still image,
+    at ``still_dpi``. ``alt`` describes the animation for readers who cannot see it. The
+    figure is closed, so no static copy of it is shown. The HTML depends only on the
+    frames and ``alt`` (its element ids are a digest of them, not random).
+    """
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    if not callable(draw):
+        raise TypeError(f"draw must be callable, draw(fig) -> update(i), got {type(draw).__name__}")
+    check_positive_int("frames", frames)
+    if not isinstance(alt, str) or not alt.strip():
+        raise ValueError("alt must describe the animation (a non-empty str)")
+    check_positive_int("dpi", dpi)
+    check_positive_int("still_dpi", still_dpi)
+    check_positive_int("interval", interval)
+    if not isinstance(still, int) or not 0 <= still < frames:
+        raise ValueError(f"still must be a frame index in [0, {frames}), got {still!r}")
+    if mode not in ("loop", "once", "reflect"):
+        raise ValueError(f"mode must be 'loop', 'once' or 'reflect', got {mode!r}")
+    with mpl.rc_context({"animation.frame_format": "png", "animation.embed_limit": 20.0,
+                         "savefig.facecolor": "white"}):
+        fig = plt.figure(figsize=figsize, dpi=dpi, facecolor="white")
+        try:
+            update = draw(fig)
+            if not callable(update):
+                raise TypeError(f"draw(fig) must return update(i), got {type(update).__name__}")
+            animation = FuncAnimation(fig, update, frames=frames, interval=interval, repeat=mode == "loop")
+            player = animation.to_jshtml(default_mode=mode)
+            update(still)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=still_dpi)
+        finally:
+            plt.close(fig)
+    return Animation(_self_contained(player, frames, still, alt), buffer.getvalue(), frames, alt)
+
+
+def _self_contained(player: str, frames: int, still: int, alt: str) -> str:
+    """matplotlib's player without the CDN font, with alt text, a still frame and fixed ids."""
+    embedded = {int(i): data.replace("\\\n", "") for i, data in _FRAME.findall(player)}
+    if sorted(embedded) != list(range(frames)):
+        raise RuntimeError(f"the player embeds {len(embedded)} of {frames} frames (animation.embed_limit?)")
+    # Frames as 256-colour palette PNGs: a plot has few colours, and this is several
+    # times smaller than matplotlib's RGBA frames.
+    small = {i: _palette_png(data) for i, data in embedded.items()}
+    player = _FRAME.sub(lambda m: f'frames[{m.group(1)}] = "{small[int(m.group(1))]}"', player)
+    embedded = small
+    player = re.sub(r"<link[^>]*font-awesome[^>]*>", "", player)
+    for icon, text in _ICONS.items():
+        player = player.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{text}</span>')
+    if "<i class=" in player or re.search(r"https?://", player):
+        raise RuntimeError("matplotlib's player changed: an icon or an outside address is left in it")
+    ids = set(re.findall(r"_anim_img([0-9a-f]+)", player))
+    digest = hashlib.sha256((alt + "".join(embedded[i] for i in range(frames))).encode()).hexdigest()[:32]
+    for old in ids:
+        player = player.replace(old, digest)
+    player = player.replace(
+        f'<img id="_anim_img{digest}">',
+        f'<img id="_anim_img{digest}" class="cvae-animation-frame" alt="{html.escape(alt)}" '
+        f'src="{embedded[still]}" style="max-width: 100%; height: auto;">',
+    )
+    return (f'<div class="cvae-animation" data-frames="{frames}">'
+            + player.strip() + "</div>")
+
+
+def _palette_png(data_uri: str) -> str:
+    """A PNG data URI re-encoded with an adaptive palette of at most 256 colours."""
+    from PIL import Image
+
+    head, _, payload = data_uri.partition(",")
+    image = Image.open(io.BytesIO(base64.b64decode(payload))).convert("RGB")
+    buffer = io.BytesIO()
+    image.quantize(colors=256).save(buffer, format="PNG", optimize=True)
+    return head + "," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -105,8 +105,8 @@ class Table:
         self.caption = caption
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        head = "".join(_cell("th", c) for c in self.columns)
+        body = "".join("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>" for row in self.rows)
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
         return f'<table class="cvae-results">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -115,6 +115,16 @@ class Table:
         widths = [max(len(row[i]) for row in table) for i in range(len(self.columns))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
         return "\n".join(([self.caption] if self.caption else []) + lines)
+
+
+# A cell longer than this may wrap onto a second line (class cvae-wrap); shorter ones, numbers
+# such as "88.1 ± 0.7" and names such as "gsnn, log-mean", stay on one line (book/_static/cvae-book.css).
+_WRAP_AFTER = 24
+
+
+def _cell(tag: str, text: str) -> str:
+    wrap = ' class="cvae-wrap"' if len(text) > _WRAP_AFTER else ""
+    return f"<{tag}{wrap}>{html.escape(text)}</{tag}>"
 
 
 def table(rows: Sequence[Sequence[object]], columns: Sequence[str], caption: str | None = None) -> Table:

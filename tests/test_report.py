@@ -27,3 +27,11 @@ def test_table_renders_escaped_html_and_plain_text():
     assert repr(shown).splitlines()[1].split() == ["model", "nats"]
     with pytest.raises(ValueError, match="every row must have 2 cells"):
         table([["a"]], ["model", "nats"])
+
+
+def test_long_cells_may_wrap_and_short_ones_stay_on_one_line():
+    shown = table([["gsnn, log-mean", "n/a"], ["CVAE (MLP, d = 4, N(0, I) prior): log p(x|y)", "-120.1 ± 0.4"]],
+                  ["model", "read as the true / requested class"])._repr_html_()
+    assert "<td>gsnn, log-mean</td><td>n/a</td>" in shown and "<td>-120.1 ± 0.4</td>" in shown
+    assert '<td class="cvae-wrap">CVAE (MLP, d = 4, N(0, I) prior): log p(x|y)</td>' in shown
+    assert '<th class="cvae-wrap">read as the true / requested class</th>' in shown

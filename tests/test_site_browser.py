@@ -650,3 +650,220 @@ def test_every_page_links_the_pdf_of_the_whole_book(site):
         assert target == (site / BOOK_PDF).resolve(), f"{docname}.html: the PDF link goes to {href}"
         assert target.read_bytes()[:5] == b"%PDF-" and target.stat().st_size == built.stat().st_size, \
             f"{target} is not the PDF make pdf built"
+
+
+# ------------------------------------------------------------- animations, folded checks, tables
+
+ANIMATIONS = r"""
+return [...document.querySelectorAll('article .cvae-animation')].map(box => {
+  const img = box.querySelector('img');
+  const figure = box.closest('figure');
+  const number = figure && figure.querySelector('figcaption .caption-number');
+  return {frames: parseInt(box.dataset.frames), alt: img ? img.alt : null, src: img ? img.src : null,
+          figure: figure ? figure.id : null, number: number ? number.textContent.trim() : null,
+          buttons: [...box.querySelectorAll('button')].map(b => b.getAttribute('aria-label')),
+          width: Math.round(box.getBoundingClientRect().width)};
+});
+"""
+
+FRAME_STATE = r"""
+const box = document.querySelectorAll('article .cvae-animation')[arguments[0]];
+const img = box.querySelector('img');
+const slider = box.querySelector('input.anim-slider');
+return {src: img.src, slider: parseInt(slider.value), max: parseInt(slider.max),
+        loaded: img.complete && img.naturalWidth > 0};
+"""
+
+
+def animation_pages() -> list[str]:
+    return [d for d in DOCNAMES if is_notebook(d)]
+
+
+@pytest.mark.parametrize("docname", animation_pages())
+def test_animations_play_offline_and_step_through_their_frames(driver, server, docname):
+    """Every animation (cvae.plotting.animate) is a numbered figure with alt text whose frames
+    change on "Next frame", on the slider and while it plays; no request leaves the page."""
+    from selenium.webdriver.common.by import By
+
+    drain_logs(driver)
+    load(driver, f"{server}/{docname}.html")
+    animations = driver.execute_script(ANIMATIONS)
+    if not animations:
+        pytest.skip("no animation on this page")
+    problems = []
+    for index, found in enumerate(animations):
+        name = found["figure"] or f"animation #{index}"
+        if not found["figure"] or not re.fullmatch(r"Fig\. [\d.]+", found["number"] or ""):
+            problems.append(f"{name}: not a numbered figure ({found})")
+        if not (found["alt"] or "").strip():
+            problems.append(f"{name}: its image has no alt text")
+        for control in ("Previous frame", "Next frame", "Play", "Pause"):
+            if control not in found["buttons"]:
+                problems.append(f"{name}: no {control!r} button")
+        box = driver.find_elements(By.CSS_SELECTOR, "article .cvae-animation")[index]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", box)
+        first = driver.execute_script(FRAME_STATE, index)
+        if first["max"] != found["frames"] - 1 or not first["loaded"]:
+            problems.append(f"{name}: the player holds {first['max'] + 1} frames of {found['frames']}, "
+                            f"image loaded: {first['loaded']}")
+            continue
+        box.find_element(By.CSS_SELECTOR, "button[aria-label='Next frame']").click()
+        after = driver.execute_script(FRAME_STATE, index)
+        if after["slider"] != first["slider"] + 1 or after["src"] == first["src"]:
+            problems.append(f"{name}: 'Next frame' did not show the next frame ({first['slider']} -> {after['slider']})")
+        driver.execute_script(
+            "const s = document.querySelectorAll('article .cvae-animation')[arguments[0]].querySelector('input.anim-slider');"
+            "s.value = s.max; s.dispatchEvent(new Event('input'));", index)
+        last = driver.execute_script(FRAME_STATE, index)
+        if last["slider"] != found["frames"] - 1 or last["src"] in (first["src"], after["src"]):
+            problems.append(f"{name}: moving the slider to the end did not show the last frame")
+        box.find_element(By.CSS_SELECTOR, "button[aria-label='First frame']").click()
+        box.find_element(By.CSS_SELECTOR, "button[aria-label='Play']").click()
+        seen = {driver.execute_script(FRAME_STATE, index)["slider"]}
+        for _ in range(20):
+            driver.execute_script("return new Promise(r => setTimeout(r, 100))")
+            seen.add(driver.execute_script(FRAME_STATE, index)["slider"])
+        box.find_element(By.CSS_SELECTOR, "button[aria-label='Pause']").click()
+        if len(seen) < 3:
+            problems.append(f"{name}: playing for two seconds showed frames {sorted(seen)}")
+    requests, failed = network_events(driver)
+    outside = foreign(requests)
+    if outside or failed:
+        problems.append(f"requests outside the page: {outside}, failed: {failed}")
+    console = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    if console:
+        problems.append(f"console errors: {console}")
+    assert not problems, f"{docname}.html:\n  " + "\n  ".join(problems)
+
+
+FOLDED = r"""
+return [...document.querySelectorAll('article div.cell.tag_hide-input')].map(cell => {
+  // checkVisibility: a closed <details> hides its content with content-visibility, not display
+  const visible = el => !!el && el.getClientRects().length > 0 && el.offsetHeight > 0 &&
+    (!el.checkVisibility || el.checkVisibility({contentVisibilityAuto: true, visibilityProperty: true}));
+  const details = cell.querySelector('details');
+  const code = cell.querySelector('.cell_input pre, div.cell_input');
+  const output = cell.querySelector('.cell_output');
+  return {open: details ? details.open : null, codeVisible: visible(code),
+          outputVisible: visible(output), output: output ? output.innerText.trim() : ''};
+});
+"""
+
+
+@pytest.mark.parametrize("docname", animation_pages())
+def test_folded_checks_show_their_verdict_and_open_on_a_click(driver, server, docname):
+    """Cells that guard a result (tag hide-input): the code folded, the verdict lines they print
+    visible under the result; one click shows the code."""
+    from selenium.webdriver.common.by import By
+
+    load(driver, f"{server}/{docname}.html")
+    folded = driver.execute_script(FOLDED)
+    if not folded:
+        pytest.skip("no folded check cell on this page")
+    problems = []
+    for index, cell in enumerate(folded):
+        if cell["open"] is not False or cell["codeVisible"]:
+            problems.append(f"folded cell #{index}: its code is shown before a click ({cell})")
+        if not cell["outputVisible"] or not cell["output"]:
+            problems.append(f"folded cell #{index}: no visible verdict under it")
+    summary = driver.find_elements(By.CSS_SELECTOR, "article div.cell.tag_hide-input details summary")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", summary)
+    summary.click()
+    if not driver.execute_script(FOLDED)[0]["codeVisible"]:
+        problems.append("a click on the first folded cell did not show its code")
+    assert not problems, f"{docname}.html:\n  " + "\n  ".join(problems)
+
+
+# For each results table: the gaps between neighbouring cells' text (px, each row), whether the
+# table scrolls inside its own box, and its box against the content column and the window.
+TABLES = r"""
+const article = document.querySelector('article.bd-article') || document.querySelector('main');
+const column = article.getBoundingClientRect();
+const textBox = cell => {
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  const rects = [...range.getClientRects()].filter(r => r.width > 0);
+  if (!rects.length) return null;
+  return {left: Math.min(...rects.map(r => r.left)), right: Math.max(...rects.map(r => r.right)),
+          top: Math.min(...rects.map(r => r.top)), bottom: Math.max(...rects.map(r => r.bottom))};
+};
+// the colour a cell's text is drawn on: the first ancestor with a background that is not transparent
+const behind = el => {
+  for (let e = el; e; e = e.parentElement) {
+    const colour = getComputedStyle(e).backgroundColor;
+    if (colour && colour !== 'transparent' && !/^rgba\(.*,\s*0\)$/.test(colour)) return colour;
+  }
+  return getComputedStyle(document.body).backgroundColor;
+};
+return [...article.querySelectorAll('table.cvae-results')].map(table => {
+  const style = getComputedStyle(table);
+  const box = table.getBoundingClientRect();
+  let smallestGap = Infinity, where = '';
+  const wrapped = [];
+  for (const row of table.rows) {
+    const boxes = [...row.cells].map(textBox);
+    boxes.forEach((b, i) => {
+      const line = parseFloat(getComputedStyle(row.cells[i]).lineHeight) || 24;
+      // long cells (class cvae-wrap, cvae.report) may wrap; short ones must not
+      if (b && !row.cells[i].classList.contains('cvae-wrap') && b.bottom - b.top > 1.6 * line)
+        wrapped.push(row.cells[i].textContent.trim());
+    });
+    for (let i = 0; i + 1 < boxes.length; i++) {
+      if (!boxes[i] || !boxes[i + 1]) continue;
+      const gap = boxes[i + 1].left - boxes[i].right;
+      if (gap < smallestGap) {
+        smallestGap = gap;
+        where = `"${row.cells[i].textContent.trim()}" | "${row.cells[i + 1].textContent.trim()}"`;
+      }
+    }
+  }
+  return {name: (table.caption ? table.caption.textContent : table.textContent).trim().slice(0, 60),
+          smallestGap: Number.isFinite(smallestGap) ? smallestGap : null, where, wrapped,
+          overflowX: style.overflowX, scrollWidth: table.scrollWidth, clientWidth: table.clientWidth,
+          left: box.left, right: box.right, columnLeft: column.left, columnRight: column.right,
+          viewport: document.documentElement.clientWidth, pageWidth: document.documentElement.scrollWidth,
+          text: getComputedStyle(table.querySelector('td, th')).color,
+          background: behind(table.querySelector('td, th'))};
+});
+"""
+MIN_COLUMN_GAP = 8  # px between the text of neighbouring cells
+
+
+@pytest.mark.parametrize("docname", animation_pages())
+def test_results_tables_keep_their_columns_apart_and_scroll_on_a_phone(driver, server, docname):
+    """At 1400 px the text of neighbouring cells never runs together and no short cell wraps;
+    at 400 px a table wider than the column scrolls sideways inside its own box and the page
+    stays as wide as the window; the table text keeps its contrast in light and dark mode."""
+    problems = []
+    try:
+        for mode in ("light", "dark"):
+            set_mode(driver, server, mode)
+            for width in (WIDE, NARROW):
+                driver.set_window_size(width, 1000)
+                load(driver, f"{server}/{docname}.html")
+                tables = driver.execute_script(TABLES)
+                if not tables:
+                    pytest.skip("no results table on this page")
+                for t in tables:
+                    where = f"{mode}, {width} px, table {t['name']!r}"
+                    if t["smallestGap"] is not None and t["smallestGap"] < MIN_COLUMN_GAP:
+                        problems.append(f"{where}: {t['smallestGap']:.0f} px between {t['where']}")
+                    if t["wrapped"]:
+                        problems.append(f"{where}: short cells wrap onto a second line: {t['wrapped'][:3]}")
+                    if t["left"] < t["columnLeft"] - 1 or t["right"] > t["columnRight"] + 1:
+                        problems.append(f"{where}: the table's box ({t['left']:.0f} to {t['right']:.0f}) "
+                                        f"leaves the column ({t['columnLeft']:.0f} to {t['columnRight']:.0f})")
+                    if t["scrollWidth"] > t["clientWidth"] + 1 and t["overflowX"] not in ("auto", "scroll"):
+                        problems.append(f"{where}: {t['scrollWidth']} px of table in {t['clientWidth']} px, "
+                                        f"overflow-x {t['overflowX']}")
+                    if width == WIDE and t["scrollWidth"] > t["clientWidth"] + 1:
+                        problems.append(f"{where}: scrolls sideways at {WIDE} px")
+                    if t["pageWidth"] > t["viewport"]:
+                        problems.append(f"{where}: the page is {t['pageWidth']} px wide in a {t['viewport']} px window")
+                    ratio = contrast(t["text"], t["background"])
+                    if ratio < 4.5:
+                        problems.append(f"{where}: text {t['text']} on {t['background']}: contrast {ratio:.1f}")
+    finally:
+        driver.set_window_size(WIDE, 1000)
+        set_mode(driver, server, "light")
+    assert not problems, f"{docname}.html: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
