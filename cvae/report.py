@@ -12,12 +12,14 @@ import re
 import statistics
 from collections.abc import Sequence
 
-#: The margin a verdict needs before the notebook checks compare it: the deciding statistic
-#: at least twice its threshold (or at most half of it). Trained models differ slightly
-#: between CPUs (another instruction set rounds differently, and training amplifies that);
-#: a verdict closer to its threshold than this is glued for the text but not compared
-#: (``tests/test_verdict_margins.py`` checks the stored runs against it).
-ROBUST_MARGIN = 2.0
+#: The margin a verdict needs before the notebook checks compare it. Trained models
+#: differ between CPUs (another instruction set rounds differently, and training carries
+#: that into different weights), so a verdict can flip on another machine: one of the
+#: chapter 3 verdicts stored on an AMD EPYC with a margin of at most 3.7 read "within
+#: spread" on an Intel Xeon. A verdict closer to its threshold than this is shown and
+#: glued for the text, in a cell the checks do not compare; ``tests/test_verdict_margins.py``
+#: checks the stored runs against it.
+ROBUST_MARGIN = 5.0
 
 
 class Verdict(str):
