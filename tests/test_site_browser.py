@@ -476,22 +476,28 @@ def layout_problems(driver, width: int) -> list[str]:
     return problems
 
 
+def each_view(driver, server, docname):
+    """Load ``docname`` in light and dark mode at 1400 and 400 px; yield ``(mode, width)`` for each view."""
+    for mode in ("light", "dark"):
+        set_mode(driver, server, mode)
+        for width in (WIDE, NARROW):
+            driver.set_window_size(width, 1000)
+            load(driver, f"{server}/{docname}.html")
+            yield mode, width
+
+
 @pytest.mark.parametrize("docname", DOCNAMES)
 def test_page_fits_the_window_in_both_colour_modes(driver, server, docname):
     """Light and dark mode at 1400 and 400 px: the layout (in light mode; dark mode only recolours),
     the colours, and a screenshot of each, ``_build/screenshots/<page>-<mode>-<width>.png``."""
     problems = []
     try:
-        for mode in ("light", "dark"):
-            set_mode(driver, server, mode)
-            for width in (WIDE, NARROW):
-                driver.set_window_size(width, 1000)
-                load(driver, f"{server}/{docname}.html")
-                if mode == "light":
-                    problems += [f"{width} px: {problem}" for problem in layout_problems(driver, width)]
-                if width == WIDE:
-                    problems += [f"{mode} mode: {p}" for p in colour_problems(driver.execute_script(COLOURS), mode)]
-                screenshot(driver, f"{docname}-{mode}-{width}")
+        for mode, width in each_view(driver, server, docname):
+            if mode == "light":
+                problems += [f"{width} px: {problem}" for problem in layout_problems(driver, width)]
+            if width == WIDE:
+                problems += [f"{mode} mode: {p}" for p in colour_problems(driver.execute_script(COLOURS), mode)]
+            screenshot(driver, f"{docname}-{mode}-{width}")
     finally:
         driver.set_window_size(WIDE, 1000)
         set_mode(driver, server, "light")
@@ -836,33 +842,29 @@ def test_results_tables_keep_their_columns_apart_and_scroll_on_a_phone(driver, s
     stays as wide as the window; the table text keeps its contrast in light and dark mode."""
     problems = []
     try:
-        for mode in ("light", "dark"):
-            set_mode(driver, server, mode)
-            for width in (WIDE, NARROW):
-                driver.set_window_size(width, 1000)
-                load(driver, f"{server}/{docname}.html")
-                tables = driver.execute_script(TABLES)
-                if not tables:
-                    pytest.skip("no results table on this page")
-                for t in tables:
-                    where = f"{mode}, {width} px, table {t['name']!r}"
-                    if t["smallestGap"] is not None and t["smallestGap"] < MIN_COLUMN_GAP:
-                        problems.append(f"{where}: {t['smallestGap']:.0f} px between {t['where']}")
-                    if t["wrapped"]:
-                        problems.append(f"{where}: short cells wrap onto a second line: {t['wrapped'][:3]}")
-                    if t["left"] < t["columnLeft"] - 1 or t["right"] > t["columnRight"] + 1:
-                        problems.append(f"{where}: the table's box ({t['left']:.0f} to {t['right']:.0f}) "
-                                        f"leaves the column ({t['columnLeft']:.0f} to {t['columnRight']:.0f})")
-                    if t["scrollWidth"] > t["clientWidth"] + 1 and t["overflowX"] not in ("auto", "scroll"):
-                        problems.append(f"{where}: {t['scrollWidth']} px of table in {t['clientWidth']} px, "
-                                        f"overflow-x {t['overflowX']}")
-                    if width == WIDE and t["scrollWidth"] > t["clientWidth"] + 1:
-                        problems.append(f"{where}: scrolls sideways at {WIDE} px")
-                    if t["pageWidth"] > t["viewport"]:
-                        problems.append(f"{where}: the page is {t['pageWidth']} px wide in a {t['viewport']} px window")
-                    ratio = contrast(t["text"], t["background"])
-                    if ratio < 4.5:
-                        problems.append(f"{where}: text {t['text']} on {t['background']}: contrast {ratio:.1f}")
+        for mode, width in each_view(driver, server, docname):
+            tables = driver.execute_script(TABLES)
+            if not tables:
+                pytest.skip("no results table on this page")
+            for t in tables:
+                where = f"{mode}, {width} px, table {t['name']!r}"
+                if t["smallestGap"] is not None and t["smallestGap"] < MIN_COLUMN_GAP:
+                    problems.append(f"{where}: {t['smallestGap']:.0f} px between {t['where']}")
+                if t["wrapped"]:
+                    problems.append(f"{where}: short cells wrap onto a second line: {t['wrapped'][:3]}")
+                if t["left"] < t["columnLeft"] - 1 or t["right"] > t["columnRight"] + 1:
+                    problems.append(f"{where}: the table's box ({t['left']:.0f} to {t['right']:.0f}) "
+                                    f"leaves the column ({t['columnLeft']:.0f} to {t['columnRight']:.0f})")
+                if t["scrollWidth"] > t["clientWidth"] + 1 and t["overflowX"] not in ("auto", "scroll"):
+                    problems.append(f"{where}: {t['scrollWidth']} px of table in {t['clientWidth']} px, "
+                                    f"overflow-x {t['overflowX']}")
+                if width == WIDE and t["scrollWidth"] > t["clientWidth"] + 1:
+                    problems.append(f"{where}: scrolls sideways at {WIDE} px")
+                if t["pageWidth"] > t["viewport"]:
+                    problems.append(f"{where}: the page is {t['pageWidth']} px wide in a {t['viewport']} px window")
+                ratio = contrast(t["text"], t["background"])
+                if ratio < 4.5:
+                    problems.append(f"{where}: text {t['text']} on {t['background']}: contrast {ratio:.1f}")
     finally:
         driver.set_window_size(WIDE, 1000)
         set_mode(driver, server, "light")
