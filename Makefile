@@ -17,7 +17,7 @@ BOOK_SOURCE := _build/book-source
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup test unit nbval site pdf pdf-debs browser book lab execute bench clean
+.PHONY: help setup test lint unit nbval site pdf pdf-debs browser book lab execute bench clean
 
 help:
 	@echo "make book     set up .venv, execute every chapter into _build/ (the notebooks stay as they are), build _build/html"
@@ -26,7 +26,7 @@ help:
 	@echo "make pdf      the whole book as one PDF, _build/latex/cvae-book.pdf (needs TeX: see make pdf-debs), checked"
 	@echo "make execute  re-execute every notebook in place (authors, after editing a chapter)"
 	@echo "make bench    run python -m cvae.bench and store its table for the Performance page"
-	@echo "make unit | nbval | pdf | site | browser   one part of make test"
+	@echo "make lint | unit | nbval | pdf | site | browser   one part of make test"
 	@echo "NOTEBOOKS=book/elbo.ipynb            limits book, execute and nbval to those chapters"
 
 setup: $(STAMP)
@@ -40,10 +40,15 @@ $(STAMP): pyproject.toml
 test:
 	@start=$$(date +%s); $(MAKE) --no-print-directory setup || exit 1; \
 		echo "== setup: $$(( $$(date +%s) - start )) s"
-	@for part in unit nbval pdf site browser; do \
+	@for part in lint unit nbval pdf site browser; do \
 		start=$$(date +%s); $(MAKE) --no-print-directory $$part || exit 1; \
 		echo "== $$part: $$(( $$(date +%s) - start )) s"; \
 	done
+
+# The formatter and linter over every Python file (settings: [tool.ruff] in pyproject.toml).
+lint: setup
+	$(BIN)/ruff format --check cvae tests tools book/_ext
+	$(BIN)/ruff check cvae tests tools book/_ext
 
 unit: setup
 	$(BIN)/python -m pytest -q -m "not browser" --ignore=tests/test_pdf.py tests
