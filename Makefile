@@ -64,7 +64,7 @@ site: setup
 # The whole book as one PDF: Sphinx's LaTeX builder (Jupyter Book's pdflatex builder, XeLaTeX
 # with GNU FreeFont and Latin Modern Math), from the stored outputs like the site, then checked
 # (tests/test_pdf.py). A site built after it (make test runs pdf before site) copies the PDF
-# into _build/html and links it from every page (book/_ext/book_site.py); a site built without
+# into _build/html and links it from every page (book/_ext/book_site/pdf.py); a site built without
 # it links none. Run after a site build, this refreshes the site's copy.
 # The Debian packages it needs (.ci/run installs them): make pdf-debs.
 PDF      := _build/latex/cvae-book.pdf

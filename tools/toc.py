@@ -1,10 +1,10 @@
 """The book's table of contents, ``_toc.yml``, read the way Jupyter Book reads it.
 
-The one reader of the file for the executor (``tools/execute_notebooks.py``), the Makefile
-and the tests: sphinx-external-toc's parser, the one jupyter-book builds the site with, so
-none of them can disagree with the site about which pages the book has or their order.
-The Sphinx extension (``book/_ext/book_site.py``) does not read the file again: it takes
-the same parse from the build, ``env.external_site_map``.
+The one reader of the file for the executor (``tools/execute_notebooks.py``), the
+Makefile and the tests: sphinx-external-toc's parser, the one jupyter-book builds the
+site with, so none of them can disagree with the site about which pages the book has or
+their order. The Sphinx extension (``book/_ext/book_site/reproducibility.py``) does not
+read the file again: it takes the same parse from the build, ``env.external_site_map``.
 
     python -m tools.toc     # the notebooks, one path per line (the Makefile's NOTEBOOKS)
 """

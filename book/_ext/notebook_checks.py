@@ -1,4 +1,5 @@
-"""Sphinx extension: a build with -W fails when a chapter's stored outputs hold an error.
+"""Sphinx extension: a build with -W fails when a chapter's stored outputs hold an
+error.
 
 The site shows the outputs stored in the notebooks (execution is off in _config.yml), so
 a notebook committed after a cell raised would otherwise publish the traceback quietly.
@@ -18,14 +19,17 @@ logger = logging.getLogger(__name__)
 
 
 def stored_errors(notebook: dict) -> list[int]:
-    """Indices of code cells whose stored outputs contain an error not tagged as expected."""
+    """Indices of code cells whose stored outputs contain an error not tagged as
+    expected."""
     bad = []
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code":
             continue
         if "raises-exception" in cell.get("metadata", {}).get("tags", []):
             continue
-        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+        if any(
+            output.get("output_type") == "error" for output in cell.get("outputs", [])
+        ):
             bad.append(index)
     return bad
 
@@ -38,7 +42,8 @@ def check_notebooks(app: Sphinx) -> None:
         cells = stored_errors(json.loads(path.read_text(encoding="utf-8")))
         if cells:
             logger.warning(
-                "%s: cells %s stored an error output; re-run `make execute` after fixing them",
+                "%s: cells %s stored an error output; "
+                "re-run `make execute` after fixing them",
                 path.relative_to(app.srcdir),
                 ", ".join(map(str, cells)),
                 location=docname,

@@ -1,0 +1,163 @@
+"""The ``reproducibility-report`` directive of the reproducibility page.
+
+Used by ``book/reproducibility.md``. Renders, at build time, the versions of the
+packages the book runs on, the machine, the build date, and for each notebook of
+``_toc.yml`` its last execution time and wall time (from the nbclient cell timing that
+the executor records, :mod:`.timing`) and its time budget
+(``metadata["cvae_book"]["time_budget_s"]`` of the notebook, when declared)::
+
+    ```{reproducibility-report} notebooks
+    ```
+
+The argument is one of ``software``, ``platform``, ``notebooks`` (default: all three,
+each under a rubric). A page using it is rebuilt on every build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+from pathlib import Path
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util.docutils import SphinxDirective
+
+from .tables import table
+from .timing import UTC, notebook_timing, timing_row
+
+# (label shown, distribution name); "Python" is the interpreter itself.
+DEFAULT_PACKAGES = [
+    ("Python", None),
+    ("torch", "torch"),
+    ("torchvision", "torchvision"),
+    ("numpy", "numpy"),
+    ("matplotlib", "matplotlib"),
+    ("jupyter-book", "jupyter-book"),
+    ("Sphinx", "sphinx"),
+    ("myst-nb", "myst-nb"),
+    ("nbclient", "nbclient"),
+    ("cvae (this book's package)", "cvae"),
+]
+NOTEBOOK_HEADERS = [
+    "chapter",
+    "last executed",
+    "wall time",
+    "cells timed",
+    "time budget",
+    "kernel Python",
+]
+
+
+def toc_notebooks(env: BuildEnvironment) -> list[str]:
+    """Docnames of the notebooks listed in ``_toc.yml``, in reading order: the table of
+    contents jupyter-book parsed for this build (sphinx-external-toc's site map, whose
+    order is the reading order), not a second reading of the file."""
+    root = Path(env.srcdir)
+    site_map = env.external_site_map
+    return [name for name in site_map if (root / (name + ".ipynb")).exists()]
+
+
+def build_time() -> dt.datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` for a reproducible build."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def version_of(distribution: str | None) -> str:
+    if distribution is None:
+        return f"{platform.python_version()} ({platform.python_implementation()})"
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class ReproducibilityReport(SphinxDirective):
+    """Tables of software, platform and notebook execution times, computed at build
+    time."""
+
+    optional_arguments = 1
+    has_content = False
+    PARTS = ("software", "platform", "notebooks")
+
+    def run(self) -> list[nodes.Node]:
+        parts = [self.arguments[0]] if self.arguments else list(self.PARTS)
+        for part in parts:
+            if part not in self.PARTS:
+                raise self.error(
+                    f"reproducibility-report: unknown part {part!r}; "
+                    f"use one of {self.PARTS}"
+                )
+        reports = getattr(self.env, "cvae_report_docs", set())
+        self.env.cvae_report_docs = reports | {self.env.docname}
+        result: list[nodes.Node] = []
+        for part in parts:
+            if len(parts) > 1:
+                result.append(nodes.rubric(text=part.capitalize()))
+            result.append(getattr(self, part)())
+        return result
+
+    def software(self) -> nodes.Node:
+        packages = self.config.reproducibility_packages
+        rows = [[label, version_of(dist)] for label, dist in packages]
+        return table(["package", "version"], rows, ["cvae-report-software"])
+
+    def platform(self) -> nodes.Node:
+        python = f"{platform.python_implementation()} {platform.python_version()}"
+        rows = [
+            ["built on", build_time().strftime(UTC)],
+            ["operating system", platform.platform()],
+            ["machine", f"{platform.machine()}, {os.cpu_count()} logical CPUs"],
+            ["Python executable", python],
+        ]
+        return table(None, rows, ["cvae-report-platform"])
+
+    def notebooks(self) -> nodes.Node:
+        root = Path(self.env.srcdir)
+        rows = []
+        for docname in toc_notebooks(self.env):
+            path = root / (docname + ".ipynb")
+            self.env.note_dependency(str(path))
+            timing = notebook_timing(json.loads(path.read_text(encoding="utf-8")))
+            link = addnodes.pending_xref(
+                "",
+                refdomain="std",
+                reftype="doc",
+                reftarget="/" + docname,
+                refexplicit=False,
+                refwarn=True,
+                refdoc=self.env.docname,
+            )
+            link += nodes.inline(docname, docname)
+            rows.append(timing_row(link, timing))
+        return table(NOTEBOOK_HEADERS, rows, ["cvae-report-notebooks"])
+
+
+def always_rebuild(app: Sphinx, env: BuildEnvironment, added, changed, removed):
+    return sorted(getattr(env, "cvae_report_docs", set()) & env.found_docs)
+
+
+def purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    getattr(env, "cvae_report_docs", set()).discard(docname)
+
+
+def merge_info(app: Sphinx, env: BuildEnvironment, docnames, other) -> None:
+    env.cvae_report_docs = getattr(env, "cvae_report_docs", set()) | getattr(
+        other, "cvae_report_docs", set()
+    )
+
+
+def setup(app: Sphinx) -> None:
+    app.add_config_value("reproducibility_packages", DEFAULT_PACKAGES, "env")
+    app.add_directive("reproducibility-report", ReproducibilityReport)
+    app.connect("env-get-outdated", always_rebuild)
+    app.connect("env-purge-doc", purge_doc)
+    app.connect("env-merge-info", merge_info)
