@@ -58,13 +58,17 @@ models = {
     "quadrant baseline": (lambda: Baseline(1), quadrants),
     "quadrant CVAE": (lambda: StructuredCVAE(1, Baseline(1)), quadrants),
     "quadrant CVAE, 500-500/200": (
-        lambda: StructuredCVAE(1, Baseline(1), hidden_dims=(500, 500), latent_dim=200), quadrants
+        lambda: StructuredCVAE(
+            1, Baseline(1), hidden_dims=(500, 500), latent_dim=200
+        ),
+        quadrants,
     ),
 }
 
 
 def fit_step(model, optimizer, batch):
-    # One step as that revision's fit runs it: its train_step and the values its fit reads back.
+    # One step as that revision's fit runs it: its train_step and the values its fit
+    # reads back.
     if train_step is None:
         loss = model.loss_terms(*batch)["loss"].mean()
         optimizer.zero_grad(set_to_none=True)
@@ -72,7 +76,8 @@ def fit_step(model, optimizer, batch):
         optimizer.step()
         return
     terms = train_step(model, optimizer, batch)
-    if isinstance(terms["loss"], torch.Tensor):  # the fit of that revision read each term back itself
+    # the fit of that revision read each term back itself
+    if isinstance(terms["loss"], torch.Tensor):
         math.isfinite(terms["loss"].mean().item())
         [float(value.sum()) for value in terms.values()]
 
@@ -91,43 +96,80 @@ for checks in ([True, False] if set_validation else [True]):
         while time.perf_counter() - start < SECONDS:
             fit_step(model, optimizer, batch)
             calls += 1
-        rates[name + ("" if checks else ", checks off")] = 100 * calls / (time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        rates[name + ("" if checks else ", checks off")] = 100 * calls / seconds
 print(json.dumps(rates))
 """
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("revisions", nargs="+", help="git revisions, the first is the reference")
+    parser.add_argument(
+        "revisions", nargs="+", help="git revisions, the first is the reference"
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=1.0, help="timing per model and round")
+    parser.add_argument(
+        "--seconds", type=float, default=1.0, help="timing per model and round"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         trees = {}
         for revision in args.revisions:
-            sha = subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, check=True,
-                                 capture_output=True, text=True).stdout.strip()
+            sha = subprocess.run(
+                ["git", "rev-parse", "--short", revision],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             tree = Path(scratch) / sha
-            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), sha], cwd=ROOT, check=True)
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", "-q", str(tree), sha],
+                cwd=ROOT,
+                check=True,
+            )
             trees[revision] = tree
         try:
             samples: dict[str, list[dict[str, float]]] = {r: [] for r in args.revisions}
             for _ in range(args.rounds):
                 for revision, tree in trees.items():
-                    out = subprocess.run([sys.executable, "-c", f"SECONDS = {args.seconds}\n" + PROBE],
-                                         cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
-                                         check=True, capture_output=True, text=True).stdout
+                    out = subprocess.run(
+                        [sys.executable, "-c", f"SECONDS = {args.seconds}\n" + PROBE],
+                        cwd=tree,
+                        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
                     samples[revision].append(json.loads(out.strip().splitlines()[-1]))
         finally:
             for tree in trees.values():
-                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(tree)],
+                    cwd=ROOT,
+                    check=False,
+                )
     reference = args.revisions[0]
     names = list(dict.fromkeys(n for r in args.revisions for n in samples[r][0]))
-    median = {r: {n: statistics.median(s[n] for s in samples[r]) for n in samples[r][0]} for r in args.revisions}
-    print(f"{'training step, batch 100 (examples/s)':<40}" + "".join(f"{r:>18}" for r in args.revisions))
+    median = {
+        r: {n: statistics.median(s[n] for s in samples[r]) for n in samples[r][0]}
+        for r in args.revisions
+    }
+    print(
+        f"{'training step, batch 100 (examples/s)':<40}"
+        + "".join(f"{r:>18}" for r in args.revisions)
+    )
     for name in names:
-        base = median[reference].get(name) or median[reference][name.removesuffix(", checks off")]
+        base = (
+            median[reference].get(name)
+            or median[reference][name.removesuffix(", checks off")]
+        )
         cells = "".join(
-            (f"{median[r][name]:>9,.0f} ({median[r][name] / base:.2f}x)" if name in median[r] else "n/a").rjust(18)
+            (
+                f"{median[r][name]:>9,.0f} ({median[r][name] / base:.2f}x)"
+                if name in median[r]
+                else "n/a"
+            ).rjust(18)
             for r in args.revisions
         )
         print(f"{name:<40}{cells}")

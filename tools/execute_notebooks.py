@@ -1,7 +1,7 @@
 """Execute the book's notebooks, each in a fresh kernel, cells in order.
 
-    python -m tools.execute_notebooks                  # every notebook of _toc.yml, in place
-    python -m tools.execute_notebooks book/vae.ipynb   # one chapter, in place
+    python -m tools.execute_notebooks                 # every chapter, in place
+    python -m tools.execute_notebooks book/vae.ipynb  # one chapter, in place
     python -m tools.execute_notebooks --output-dir _build/book-source
 
 In place (``make execute``) is for authors who changed a chapter: the stored outputs are
@@ -12,8 +12,8 @@ links to every other input of the site build (``_config.yml``, ``_toc.yml``, the
 
     jupyter-book build _build/book-source --path-output .
 
-builds ``_build/html`` from the fresh copies. Either way a notebook runs in its own folder,
-so relative paths mean what they mean in place.
+builds ``_build/html`` from the fresh copies. Either way a notebook runs in its own
+folder, so relative paths mean what they mean in place.
 
 nbclient records each cell's start and end time in the cell metadata; the
 reproducibility page reads those to report every notebook's execution time.
@@ -32,14 +32,19 @@ from nbclient import NotebookClient
 
 from tools.toc import ROOT, toc_notebooks
 
-BOOK_INPUTS = ("_config.yml", "_toc.yml", "book")  # what jupyter-book reads to build the site
+# what jupyter-book reads to build the site
+BOOK_INPUTS = ("_config.yml", "_toc.yml", "book")
 
 
 def execute(path: Path, timeout: int, output: Path | None = None) -> float:
-    """Run ``path`` in a fresh python3 kernel started in its folder and write the result to
-    ``output`` (default: back to ``path``); the seconds it took."""
+    """Run ``path`` in a fresh python3 kernel started in its folder and write the result
+    to ``output`` (default: back to ``path``); the seconds it took."""
     notebook = nbformat.read(path, as_version=4)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     start = time.perf_counter()
     NotebookClient(
         notebook,
@@ -56,9 +61,9 @@ def execute(path: Path, timeout: int, output: Path | None = None) -> float:
 
 
 def link_book_inputs(output_dir: Path, root: Path = ROOT) -> None:
-    """Complete ``output_dir`` into a source tree of the site: a relative link to each input
-    of the build that is not there yet; a folder that holds an executed copy is a real
-    folder whose other entries are links."""
+    """Complete ``output_dir`` into a source tree of the site: a relative link to each
+    input of the build that is not there yet; a folder that holds an executed copy is a
+    real folder whose other entries are links."""
 
     def mirror(source: Path, target: Path) -> None:
         if target.is_dir() and not target.is_symlink():
@@ -73,10 +78,16 @@ def link_book_inputs(output_dir: Path, root: Path = ROOT) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in _toc.yml")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: every notebook in _toc.yml"
+    )
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
-    parser.add_argument("--output-dir", type=Path, help="write executed copies (and links to the "
-                        "other inputs of the site build) here, a new folder, instead of in place")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        help="write executed copies (and links to the "
+        "other inputs of the site build) here, a new folder, instead of in place",
+    )
     args = parser.parse_args(argv)
     output_dir = args.output_dir.resolve() if args.output_dir else None
     if output_dir and output_dir.exists() and any(output_dir.iterdir()):

@@ -6,7 +6,7 @@ site with, so none of them can disagree with the site about which pages the book
 their order. The Sphinx extension (``book/_ext/book_site/reproducibility.py``) does not
 read the file again: it takes the same parse from the build, ``env.external_site_map``.
 
-    python -m tools.toc     # the notebooks, one path per line (the Makefile's NOTEBOOKS)
+    python -m tools.toc  # the notebooks, one path per line (the Makefile's NOTEBOOKS)
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ def toc_docnames(root: Path = ROOT) -> list[str]:
 
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
     """The notebooks among the pages of ``root/_toc.yml``, in reading order."""
-    return [root / (name + ".ipynb") for name in toc_docnames(root) if (root / (name + ".ipynb")).exists()]
+    return [
+        root / (name + ".ipynb")
+        for name in toc_docnames(root)
+        if (root / (name + ".ipynb")).exists()
+    ]
 
 
 if __name__ == "__main__":
