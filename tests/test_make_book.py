@@ -1,14 +1,11 @@
-"""``make book`` changes no tracked file: it executes copies of the chapters and builds the site from them.
+"""``make book`` changes no tracked file: it executes copies of the chapters and builds
+the site from them.
 
-The test takes a snapshot of the working tree (its tracked and its untracked, not ignored,
-files) committed into a fresh git repository in a temporary folder, runs
-
-    make book NOTEBOOKS=book/elbo.ipynb
-
-there and then requires ``git status --porcelain`` to be empty. One chapter keeps it fast
-(the ELBO chapter executes in seconds; the executor treats every chapter alike, and the
-others are still built, from their stored outputs). It runs on this environment (``VENV=``)
-and never installs into it (``-o`` on the set-up stamp), so it works the same under conda.
+The working tree (its tracked and untracked, not ignored, files) is committed into a
+fresh git repository in a temporary folder; ``make book NOTEBOOKS=book/elbo.ipynb``
+runs there (the ELBO chapter executes in seconds; the others are built from their
+stored outputs) and ``git status --porcelain`` must stay empty. It runs on this
+environment (``VENV=``) and never installs into it (``-o`` on the set-up stamp).
 """
 
 from __future__ import annotations
@@ -25,27 +22,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = "book/elbo.ipynb"
+GIT_USER = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost"}
+GIT_USER |= {"GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
 
 pytestmark = pytest.mark.slow
 
 
 def git(*args: str, cwd: Path) -> str:
-    environment = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
-                   "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
-    return subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=cwd, env=environment,
-                          check=True, capture_output=True, text=True).stdout
+    git = ["git", "-c", "commit.gpgsign=false", *args]
+    run = subprocess.run(git, cwd=cwd, env=os.environ | GIT_USER, capture_output=True)
+    run.check_returncode()
+    return run.stdout.decode()
 
 
 def snapshot(destination: Path) -> Path:
-    """The working tree as a fresh repository at ``destination``, everything committed."""
-    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT).split("\0")
-    for name in filter(None, listed):
+    """The working tree as a fresh repository at ``destination``, all committed."""
+    listed = git("ls-files", "-z", "-co", "--exclude-standard", cwd=ROOT)
+    for name in filter(None, listed.split("\0")):
         source = ROOT / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=False)
+        if source.exists() or source.is_symlink():  # not deleted in the working tree
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name, follow_symlinks=False)
     git("init", "-q", cwd=destination)
     git("add", "-A", cwd=destination)
     git("commit", "-q", "-m", "snapshot", cwd=destination)
@@ -58,21 +55,23 @@ def test_make_book_leaves_tracked_files_alone(tmp_path):
             pytest.skip(f"{tool} is not installed")
     clone = snapshot(tmp_path / "clone")
     prefix = Path(sys.prefix)
-    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")  # nbclient's timestamps: UTC, ISO
-    result = subprocess.run(
-        ["make", "--no-print-directory", "book", f"NOTEBOOKS={CHAPTER}", f"VENV={prefix}",
-         "-o", str(prefix / ".installed")],
-        cwd=clone, capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, f"make book failed:\n{result.stdout[-4000:]}\n{result.stderr[-3000:]}"
+    # nbclient's timestamps: UTC, ISO
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    make = ["make", "--no-print-directory", "book", f"NOTEBOOKS={CHAPTER}"]
+    make += [f"VENV={prefix}", "-o", str(prefix / ".installed")]
+    out = subprocess.run(make, cwd=clone, capture_output=True, text=True, timeout=900)
+    log = f"{out.stdout[-4000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, f"make book failed:\n{log}"
 
     changed = git("status", "--porcelain", cwd=clone)
-    assert not changed, f"make book changed tracked files (or left untracked ones):\n{changed}"
+    assert not changed, f"make book changed tracked files (or left others):\n{changed}"
     source = clone / "_build" / "book-source"
     executed = source / CHAPTER
-    assert executed.is_file() and not executed.is_symlink(), f"{executed} is not an executed copy"
+    assert executed.is_file() and not executed.is_symlink(), f"{executed}: no copy"
     cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
-    finished = [c["metadata"].get("execution", {}).get("iopub.status.idle", "") for c in cells]
-    assert max(finished) >= started, f"the copy of {CHAPTER} was not executed by this make book"
-    assert (source / "book" / "vae.ipynb").is_symlink(), "a chapter not asked for should be linked, not executed"
+    runs = [c["metadata"].get("execution", {}) for c in cells]
+    finished = [run.get("iopub.status.idle", "") for run in runs]
+    assert max(finished) >= started, f"this make book did not execute {CHAPTER}"
+    unasked = source / "book" / "vae.ipynb"
+    assert unasked.is_symlink(), "a chapter not asked for is linked, not executed"
     assert (clone / "_build" / "html" / "book" / "elbo.html").is_file()

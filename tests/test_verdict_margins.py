@@ -1,12 +1,11 @@
-"""Every verdict the notebook checks compare survives another CPU: it sits far from its threshold.
+"""Every verdict nbval compares survives another CPU: it sits far from its threshold.
 
-Trained models differ slightly between CPUs, so a verdict close to its threshold can flip
-there (``better`` on one machine, ``within spread`` on another) and fail nbval. The
+Trained models differ slightly between CPUs, so a verdict close to its threshold can
+flip there (``better`` on one machine, ``within spread`` on another) and fail nbval. The
 chapters record each verdict's margin in the stored run (``cvae.report.glue_margins``,
-masked for nbval); this test reads the stored outputs: in every cell that nbval compares,
-each recorded margin must be at least ``cvae.report.ROBUST_MARGIN``, and a cell that shows
-a comparison's verdict word must record its margins. Verdicts closer to their threshold
-belong in a cell tagged ``nbval-ignore-output`` (glued for the text, not compared).
+masked for nbval); in every cell that nbval compares, each recorded margin must be at
+least ``cvae.report.ROBUST_MARGIN``, and a cell that shows a verdict word must record
+its margins. Closer verdicts belong in a cell tagged ``nbval-ignore-output``.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
+import nbformat
 import pytest
 
 from cvae.report import ROBUST_MARGIN
@@ -25,22 +25,16 @@ VERDICT_WORDS = re.compile(r"\b(better|worse|within spread)\b")
 RECORD = "application/papermill.record/text/plain"
 
 
-def compared_cells(path):
-    import nbformat
-
-    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
-        tags = set(cell.metadata.get("tags", []))
-        if cell.cell_type == "code" and not tags & NOT_COMPARED:
-            yield index, cell
-
-
 def shown_text(cell) -> str:
     """What nbval compares as text: streams, plain-text reprs and glued values."""
     parts = []
     for output in cell.outputs:
-        parts.append(output.get("text", ""))
         data = output.get("data", {})
-        parts += [data.get("text/plain", ""), data.get(RECORD, "")]
+        parts += [
+            output.get("text", ""),
+            data.get("text/plain", ""),
+            data.get(RECORD, ""),
+        ]
     return "\n".join(parts)
 
 
@@ -58,10 +52,15 @@ def margins(cell) -> dict[str, list[float]]:
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_every_compared_verdict_sits_outside_the_margin(path):
     close, unrecorded = [], []
-    for index, cell in compared_cells(path):
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code" or NOT_COMPARED & set(
+            cell.metadata.get("tags", [])
+        ):
+            continue
         recorded = margins(cell)
-        close += [f"cell {index}, {name}: {values}" for name, values in recorded.items()
-                  if min(values) < ROBUST_MARGIN]
+        for name, values in recorded.items():
+            if min(values) < ROBUST_MARGIN:
+                close.append(f"cell {index}, {name}: {values}")
         if VERDICT_WORDS.search(shown_text(cell)) and not recorded:
             unrecorded.append(f"cell {index}")
     assert not close, (
@@ -69,14 +68,3 @@ def test_every_compared_verdict_sits_outside_the_margin(path):
         f"(tag their cell nbval-ignore-output): {close}"
     )
     assert not unrecorded, f"compared verdicts without a recorded margin: {unrecorded}"
-
-
-def test_margins_are_read_from_the_stored_record():
-    import nbformat
-
-    cell = nbformat.v4.new_code_cell("glue_margins('x', verdicts)")
-    cell.outputs = [nbformat.v4.new_output(
-        "display_data", data={RECORD: "'3.41 | 99.99 | 1.20'"},
-        metadata={"scrapbook": {"name": "margin_x", "mime_prefix": ""}},
-    )]
-    assert margins(cell) == {"margin_x": [3.41, 99.99, 1.2]}
