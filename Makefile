@@ -45,10 +45,12 @@ test:
 		echo "== $$part: $$(( $$(date +%s) - start )) s"; \
 	done
 
-# The formatter and linter over every Python file (settings: [tool.ruff] in pyproject.toml).
+# The formatter and linter over every Python file (settings: [tool.ruff] in pyproject.toml),
+# and no import cycle among the modules of cvae/ (tools/import_cycles.py).
 lint: setup
 	$(BIN)/ruff format --check cvae tests tools book/_ext
 	$(BIN)/ruff check cvae tests tools book/_ext
+	$(BIN)/python -m tools.import_cycles
 
 unit: setup
 	$(BIN)/python -m pytest -q -m "not browser" --ignore=tests/test_pdf.py tests
