@@ -1,14 +1,12 @@
 r"""The label CVAE's prior :math:`p(z \mid y)`: one class per prior, one registry.
 
 Explained in the chapter :chapter:`Generating digits on demand <book/cvae_labels>`.
-Every prior answers two questions about :math:`p(z \mid y)`: ``log_prob(z, labels)``,
-the log-density of codes ``(B, d)`` or ``(S, B, d)``, and ``sample(labels)``, one code
-per label. A prior that is one diagonal Gaussian per class also gives that Gaussian,
-``gaussian(labels) -> (mu, logvar)``; the model then uses the closed-form KL
-(:func:`kl_to_prior`). A prior without it (``gaussian`` returns ``None``) gets the
-one-sample Monte Carlo estimate of the KL (:meth:`LabelPrior.kl`). Adding a prior is
-adding a class here: :data:`PRIORS` maps its ``name`` to it, and every list of prior
-names is read from that registry.
+A prior gives ``log_prob(z, labels)``, the log-density of codes ``(B, d)`` or
+``(S, B, d)``, and ``sample(labels)``, one code per label. One that is a diagonal
+Gaussian per class also gives it, ``gaussian(labels) -> (mu, logvar)``, and the model
+uses the closed-form KL (:func:`kl_to_prior`); one without (``gaussian`` returns
+``None``) gets the Monte Carlo KL of :meth:`LabelPrior.kl`. A new prior is a class
+here: :data:`PRIORS` maps its ``name`` to it, and every list of prior names reads it.
 """
 
 from __future__ import annotations
@@ -16,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvae.checks import check_generator, check_positive_int, check_range, check_tensor
-from cvae.data import NUM_CLASSES
+from cvae.checks import check_generator, check_positive_int, check_range
+from cvae.data import NUM_CLASSES, check_labels
 from cvae.distributions import (
     GaussianParams,
     gaussian_kl,
@@ -48,8 +46,7 @@ def kl_to_prior(posterior: GaussianParams, prior: GaussianParams) -> Tensor:
 
 
 class LabelPrior(nn.Module):
-    r"""A prior :math:`p(z \mid y)` over codes of size ``latent_dim`` for
-    ``num_classes`` classes.
+    r"""A prior :math:`p(z \mid y)` of codes of ``latent_dim`` over ``num_classes``.
 
     The base class is written for a Gaussian prior: its ``log_prob`` and ``sample`` use
     ``gaussian(labels)``. A prior with no Gaussian form returns ``None`` there and
@@ -74,23 +71,25 @@ class LabelPrior(nn.Module):
         return None
 
     def log_prob(self, z: Tensor, labels: Tensor) -> Tensor:
-        r""":math:`\log p(z \mid y)` of codes ``(B, d)`` or ``(S, B, d)``: ``(B,)`` or
-        ``(S, B)``."""
+        r""":math:`\log p(z \mid y)` of ``z`` ``(B, d)`` or ``(S, B, d)``."""
         return gaussian_log_density(z, *self.gaussian(labels))
 
+    def component(self, labels: Tensor, generator: torch.Generator | None):
+        """``(mu, logvar)`` of the Gaussian that the draw for each label comes from."""
+        return self.gaussian(labels)
+
     @torch.no_grad()
-    def sample(
-        self, labels: Tensor, generator: torch.Generator | None = None
-    ) -> Tensor:
-        r"""One draw :math:`z = m_y + s_y \odot \varepsilon` per label,
-        :math:`\varepsilon \sim \mathcal N(0, I)`."""
-        self.check_labels(labels, generator)
-        mu, logvar = self.gaussian(labels)
+    def sample(self, labels: Tensor, generator: torch.Generator | None = None):
+        r"""One draw per label from the Gaussian ``(m, log s^2)`` of :meth:`component`:
+        :math:`z = m + s \odot \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`."""
+        check_range("labels", check_labels("labels", labels), 0, self.num_classes - 1)
+        check_generator("generator", generator)
+        mu, logvar = self.component(labels, generator)
         eps = torch.randn(mu.shape, generator=generator).to(mu.device)
         return mu + (0.5 * logvar).exp() * eps
 
     def kl(self, posterior: GaussianParams, z: Tensor, labels: Tensor) -> Tensor:
-        r""":math:`\mathrm{KL}(q(z \mid x, y) \,\|\, p(z \mid y))` per example, ``(B,)``.
+        r""":math:`\mathrm{KL}(q(z \mid x, y) \,\|\, p(z \mid y))` per example ``(B,)``.
 
         In closed form (:func:`kl_to_prior`) for a Gaussian prior. Otherwise the
         one-sample Monte Carlo estimate at the reparameterised code :math:`z \sim q`,
@@ -107,18 +106,9 @@ class LabelPrior(nn.Module):
             return gaussian_log_density(z, *posterior) - self.log_prob(z, labels)
         return kl_to_prior(posterior, gaussian)
 
-    def check_labels(self, labels: Tensor, generator: torch.Generator | None) -> None:
-        """Refuse labels other than int64 ``(B,)`` in ``0..num_classes - 1`` and a
-        generator that cannot draw the CPU noise."""
-        check_tensor("labels", labels, ndim=1, floating=False)
-        if labels.dtype != torch.int64:
-            raise TypeError(f"labels must be int64 class indices, got {labels.dtype}")
-        check_range("labels", labels, 0, self.num_classes - 1)
-        check_generator("generator", generator)
-
 
 class StandardNormalPrior(LabelPrior):
-    r""":math:`p(z \mid y) = \mathcal N(0, I)` whatever the label: PyTorch-VAE's prior."""
+    r""":math:`p(z \mid y) = \mathcal N(0, I)` for every label: PyTorch-VAE's prior."""
 
     name, title = "standard_normal", "N(0, I)"
 
@@ -158,7 +148,6 @@ class MixturePrior(LabelPrior):
     """
 
     name, title = "mixture", "mixture"
-    INIT_SPREAD, INIT_SEED = 0.5, 0
 
     def __init__(
         self, latent_dim: int, num_classes: int = NUM_CLASSES, num_components: int = 4
@@ -166,11 +155,9 @@ class MixturePrior(LabelPrior):
         super().__init__(latent_dim, num_classes)
         self.num_components = check_positive_int("num_components", num_components)
         shape = (num_classes, num_components, latent_dim)
-        spread = torch.randn(
-            shape, generator=torch.Generator().manual_seed(self.INIT_SEED)
-        )
+        spread = torch.randn(shape, generator=torch.Generator().manual_seed(0))
         self.logits = nn.Parameter(torch.zeros(num_classes, num_components))
-        self.means = nn.Parameter(self.INIT_SPREAD * spread)
+        self.means = nn.Parameter(0.5 * spread)  # a fixed draw: the global RNG is kept
         self.log_variances = nn.Parameter(torch.zeros(shape))
 
     def constructor_args(self) -> dict:
@@ -184,23 +171,14 @@ class MixturePrior(LabelPrior):
         per_component = gaussian_log_density(z.unsqueeze(-2), mu, logvar)  # (..., B, K)
         return (log_weights + per_component).logsumexp(-1)
 
-    @torch.no_grad()
-    def sample(
-        self, labels: Tensor, generator: torch.Generator | None = None
-    ) -> Tensor:
-        r"""A component :math:`k \sim w_y` per label (the Gumbel-max trick:
-        :math:`\arg\max_k \log w_{y,k} + G_k`, :math:`G_k = -\log(-\log U_k)`), then a
-        draw of that Gaussian."""
-        self.check_labels(labels, generator)
+    def component(self, labels: Tensor, generator: torch.Generator | None):
+        r"""A component :math:`k \sim w_y` per label, by the Gumbel-max trick:
+        :math:`\arg\max_k \log w_{y,k} + G_k`, :math:`G_k = -\log(-\log U_k)`."""
         log_weights = self.logits[labels].log_softmax(-1)
         uniform = torch.rand(log_weights.shape, generator=generator)
         gumbel = -(-uniform.log()).log()
         k = (log_weights + gumbel.to(log_weights.device)).argmax(-1)
-        mu, logvar = self.means[labels, k], self.log_variances[labels, k]
-        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
-        return mu + (0.5 * logvar).exp() * eps
+        return self.means[labels, k], self.log_variances[labels, k]
 
 
-PRIORS = {
-    prior.name: prior for prior in (StandardNormalPrior, LearnedPrior, MixturePrior)
-}
+PRIORS = {p.name: p for p in (StandardNormalPrior, LearnedPrior, MixturePrior)}
