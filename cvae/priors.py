@@ -81,7 +81,7 @@ class LabelPrior(nn.Module):
     @torch.no_grad()
     def sample(self, labels: Tensor, generator: torch.Generator | None = None):
         r"""One draw per label from the Gaussian ``(m, log s^2)`` of :meth:`component`:
-        :math:`z = m + s \odot \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`."""
+        :math:`z = m + s \odot \varepsilon` with standard normal :math:`\varepsilon`."""
         check_range("labels", check_labels("labels", labels), 0, self.num_classes - 1)
         check_generator("generator", generator)
         mu, logvar = self.component(labels, generator)
