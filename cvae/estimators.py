@@ -105,6 +105,6 @@ def count_active_units(means: Tensor, threshold: float = 0.01) -> int:
     """
     checks.check_tensor("means", means, ndim=2, floating=True)
     if len(means) < 2:
-        raise ValueError(f"means must hold two inputs or more, got {len(means)}")
+        raise ValueError(f"means must hold at least two inputs, got {len(means)}")
     checks.check_positive_float("threshold", threshold)
     return int((means.var(dim=0, unbiased=False) > threshold).sum())
