@@ -1,5 +1,4 @@
-"""The quadrant task of structured output prediction: x = the given quadrants of a
-digit, y = the others.
+"""The quadrant task of structured prediction: x = given quadrants of a digit, y = rest.
 
 Explained in the chapter :chapter:`Structured output prediction <book/quadrants>`.
 Pyro's conventions (examples/cvae): 1 given quadrant = the bottom-left one; 2 = the left
@@ -22,9 +21,7 @@ HIDDEN_PIXEL_VALUE = -1.0
 def check_num_given(num_given: object) -> int:
     """Require the number of given quadrants: an int in ``{1, 2, 3}``."""
     if check_int("num_given", num_given) not in QUADRANT_COUNTS:
-        raise ValueError(
-            f"num_given must be 1, 2 or 3 (given quadrants), got {num_given}"
-        )
+        raise ValueError(f"num_given must be 1, 2 or 3, got {num_given}")
     return num_given
 
 
@@ -96,7 +93,7 @@ def check_quadrant_inputs(name: str, inputs: Tensor, num_given: int) -> Tensor:
     """Require inputs made by :func:`split_quadrants` for ``num_given``:
     ``(N, 1, 28, 28)``, given pixels in ``[0, 1]``, every output pixel ``-1``.
 
-    One pass of two min/max reductions: cheap enough for every batch a reader passes.
+    A few reductions and host reads: for a reader's batches, not the training step.
     """
     check_tensor(name, inputs, floating=True)
     if inputs.dim() != 4 or tuple(inputs.shape[1:]) != IMAGE_SHAPE:
@@ -126,9 +123,11 @@ def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
     check_quadrant_inputs("inputs", inputs, num_given)
     check_range("outputs", check_tensor("outputs", outputs, floating=True), 0.0, 1.0)
     check_same_device(("inputs", "outputs"), (inputs, outputs))
-    want = (len(inputs), output_size(num_given))
-    if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != want:
-        raise ValueError(f"outputs must have shape (..., {want}), got {outputs.shape}")
+    n, p = len(inputs), output_size(num_given)
+    if outputs.dim() < 2 or tuple(outputs.shape[-2:]) != (n, p):
+        raise ValueError(
+            f"outputs must have shape (..., {n}, {p}), got {outputs.shape}"
+        )
     return fill_outputs(inputs, outputs, num_given)
 
 
@@ -137,6 +136,5 @@ def fill_outputs(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
     _, output = _pixel_indices(num_given, inputs.device)
     flat = inputs.flatten(1)
     flat = flat.expand(*outputs.shape[:-1], flat.shape[-1])
-    return flat.index_copy(-1, output, outputs.to(flat.dtype)).unflatten(
-        -1, IMAGE_SHAPE
-    )
+    joined = flat.index_copy(-1, output, outputs.to(flat.dtype))
+    return joined.unflatten(-1, IMAGE_SHAPE)

@@ -8,9 +8,8 @@ quadrants hidden (set to ``-1``), ``y`` the ``P`` hidden pixels, binarized. Ever
 here predicts all ``P`` pixels, and every log-likelihood is summed over them (nats per
 image).
 
-* :class:`Baseline`: a deterministic network :math:`\hat y = \sigma(f(x))`, trained with
-  the per-pixel binary cross-entropy, i.e. :math:`-\log p(y \mid x)` of independent
-  Bernoulli pixels with means :math:`\hat y`.
+* :class:`Baseline`: a deterministic network :math:`\hat y = \sigma(f(x))`, trained
+  with the per-pixel binary cross-entropy (independent Bernoulli pixels).
 * :class:`StructuredCVAE`: three networks, recognition :math:`q(z \mid x, y)`, prior
   :math:`p(z \mid x)` and generation :math:`p(y \mid x, z)`, trained on
 
@@ -34,10 +33,7 @@ image).
   :math:`\log p(y \mid x)` with the prior as proposal. Either way, the model may be
   trained on the hybrid
   :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1 - \alpha) \mathcal L_{\mathrm{GSNN}}`
-  (``alpha = 1``: CVAE, ``alpha = 0``: GSNN). The prior network sees the input
-  completed with the frozen baseline's prediction :math:`\hat y` (Sohn et al.'s
-  "recurrent connection"); the recognition network sees the input completed with the
-  true :math:`y`, i.e. the whole digit.
+  (``alpha = 1``: CVAE, ``alpha = 0``: GSNN).
 """
 
 from __future__ import annotations
@@ -48,7 +44,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from cvae import checks
+from cvae import checks, quadrants
 from cvae.data import IMAGE_PIXELS
 from cvae.distributions import (
     GaussianParams,
@@ -61,12 +57,6 @@ from cvae.distributions import (
 from cvae.elbo import elbo_terms
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import ConditionalBernoulliDecoder, GaussianEncoder, mlp
-from cvae.quadrants import (
-    check_num_given,
-    check_quadrant_inputs,
-    fill_outputs,
-    output_size,
-)
 
 ESTIMATORS = ("importance", "monte_carlo")
 GSNN_OBJECTIVES = ("mean_log", "log_mean")  # Sohn et al.'s; the log of the mean
@@ -78,14 +68,14 @@ class _QuadrantModel(nn.Module):
 
     def __init__(self, num_given: int) -> None:
         super().__init__()
-        self.num_given = check_num_given(num_given)
-        self.output_dim = output_size(num_given)
+        self.num_given = quadrants.check_num_given(num_given)
+        self.output_dim = quadrants.output_size(num_given)
 
     def check_batch(self, inputs: Tensor, targets: Tensor | None = None) -> None:
         """Refuse inputs not made by ``split_quadrants`` for this task, or not of the
         model's dtype and device, and targets other than ``(B, P)`` in ``[0, 1]``."""
         checks.check_model_input("inputs", inputs, self)
-        check_quadrant_inputs("inputs", inputs, self.num_given)
+        quadrants.check_quadrant_inputs("inputs", inputs, self.num_given)
         if targets is None:
             return
         want = (len(inputs), self.output_dim)
@@ -190,7 +180,8 @@ class StructuredCVAE(_QuadrantModel):
     or their hybrid.
 
     * ``prior_net`` :math:`p(z \mid x)`: a :class:`~cvae.networks.GaussianEncoder` of
-      the input completed with the baseline's prediction :math:`\hat y(x)` (784 pixels).
+      the input completed with the baseline's prediction :math:`\hat y(x)` (Sohn et
+      al.'s "recurrent connection").
     * ``recognition_net`` :math:`q(z \mid x, y)`: a
       :class:`~cvae.networks.GaussianEncoder` of the input completed with the true
       :math:`y` (the whole digit). A GSNN (``alpha = 0``) never uses it and has none.
@@ -206,18 +197,14 @@ class StructuredCVAE(_QuadrantModel):
         num_given: 1, 2 or 3 given quadrants.
         baseline: a trained :class:`Baseline` for the same ``num_given`` (copied, then
             frozen).
-        alpha: weight of :math:`\mathcal L_{\mathrm{CVAE}}` in the objective
-            :math:`\alpha \mathcal L_{\mathrm{CVAE}}
-            + (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.
+        alpha: weight of :math:`\mathcal L_{\mathrm{CVAE}}` in the hybrid objective.
         latent_dim: size of :math:`z`.
         hidden_dims: hidden layers of each network (reversed for the generation
             network).
         num_particles: :math:`L`, the prior samples of the GSNN term.
-        gsnn_objective: ``"mean_log"`` (Sohn et al.):
-            :math:`\mathcal L_{\mathrm{GSNN}} = \frac1L \sum_l \log p(y \mid x, z_l)`;
-            ``"log_mean"``: :math:`\log \frac1L \sum_l p(y \mid x, z_l)`, never
-            smaller (Jensen), the :math:`L`-sample importance-weighted bound with the
-            prior as proposal.
+        gsnn_objective: ``"mean_log"`` (Sohn et al.'s mean of the log-likelihoods) or
+            ``"log_mean"`` (the log of their mean, never smaller: the :math:`L`-sample
+            importance-weighted bound with the prior as proposal).
     """
 
     def __init__(
@@ -278,12 +265,14 @@ class StructuredCVAE(_QuadrantModel):
         completed with :math:`\hat y(x)`."""
         with torch.no_grad():
             guess = torch.sigmoid(self.baseline(inputs))
-        return self.prior_net(fill_outputs(inputs, guess, self.num_given))
+        return self.prior_net(quadrants.fill_outputs(inputs, guess, self.num_given))
 
     def recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
         r"""The recognition network :math:`q(z \mid x, y)`: ``(mu, logvar)`` from the
         whole digit."""
-        return self.recognition_net(fill_outputs(inputs, targets, self.num_given))
+        return self.recognition_net(
+            quadrants.fill_outputs(inputs, targets, self.num_given)
+        )
 
     def generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
         r"""Logits ``(..., B, P)`` of :math:`p(y \mid x, z)` for codes ``(B, d)`` or
@@ -363,9 +352,7 @@ class StructuredCVAE(_QuadrantModel):
                 "estimator='importance' needs q(z | x, y), but a GSNN (alpha=0) has no "
                 "recognition network: use estimator='monte_carlo'"
             )
-        proposal = (
-            None if estimator == "monte_carlo" else self.recognize(inputs, targets)
-        )
+        q = None if estimator == "monte_carlo" else self.recognize(inputs, targets)
 
         def log_likelihood(z: Tensor) -> Tensor:
             return bernoulli_log_likelihood(self.generate_logits(inputs, z), targets)
@@ -373,7 +360,7 @@ class StructuredCVAE(_QuadrantModel):
         return conditional_log_likelihood(
             log_likelihood,
             self.prior(inputs),
-            proposal,
+            q,
             num_samples=num_samples,
             chunk_size=chunk_size,
             generator=generator,
@@ -406,15 +393,16 @@ def negative_conditional_log_likelihood(
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
+    sampled = {
+        "num_samples": num_samples,
+        "estimator": estimator,
+        "generator": generator,
+    }
+    options = {} if isinstance(model, Baseline) else sampled
     values = []
     for start in range(0, len(inputs), batch_size):
         x = inputs[start : start + batch_size].to(device)
         y = targets[start : start + batch_size].to(device)
-        if isinstance(model, Baseline):
-            values.append(-model.log_likelihood(x, y))
-        else:
-            values.append(
-                -model.log_likelihood(x, y, num_samples, estimator, generator=generator)
-            )
+        values.append(-model.log_likelihood(x, y, **options))
     model.train(was_training)
     return torch.cat(values).cpu()
