@@ -124,10 +124,9 @@ def test_active_units_count_what_varies_within_a_class(batch):
     pixel = images.flatten(1)[:, 300]
     for prior in ("learned", "mixture"):
         model = LabelCVAE("mlp", 3, prior=prior).eval()
-        class_code = torch.randn(10, 3)[labels]  # what a Gaussian prior's mean would be
-        if prior == "learned":
-            randomize(model.prior)
-            class_code = model.prior.gaussian(labels)[0]
+        class_code = torch.randn(10, 3)[labels]  # a code per class, for the mixture
+        if prior == "learned":  # the prior's mean
+            class_code = randomize(model.prior).gaussian(labels)[0]
 
         def encode(images_, labels_, code=class_code):  # unit 0 also reads a pixel
             mu = code.clone()
@@ -139,22 +138,17 @@ def test_active_units_count_what_varies_within_a_class(batch):
         assert active_units(model, images, labels, threshold=100.0) == 0
 
 
+CVAE, Z = LabelCVAE("mlp", 2), torch.zeros(3, 4)
+
+
 @pytest.mark.parametrize(
     "call, error, match",
     [
         (lambda: LabelCVAE("gan"), ValueError, "architecture must be one of 'conv'"),
         (lambda: LabelCVAE(objective="mse"), ValueError, "objective must be one of"),
         (lambda: LabelCVAE(kld_weight=-1.0), ValueError, "kld_weight must be > 0"),
-        (
-            lambda: LabelCVAE(prior="uniform"),
-            ValueError,
-            "prior must be one of 'standard",
-        ),
-        (
-            lambda: LabelCVAE(prior=3),
-            TypeError,
-            r"prior must be one of .* or a LabelPrior",
-        ),
+        (lambda: LabelCVAE(prior="x"), ValueError, "prior must be one of 'standard"),
+        (lambda: LabelCVAE(prior=3), TypeError, "prior must be .* or a LabelPrior"),
         (
             lambda: LabelCVAE("mlp", 2, prior=LearnedPrior(3)),
             ValueError,
@@ -165,17 +159,9 @@ def test_active_units_count_what_varies_within_a_class(batch):
             ValueError,
             "5 classes",
         ),
-        (lambda: ConvDecoder(8, (4, 4, 4)), ValueError, "3 stride-2 layers need image"),
-        (
-            lambda: LabelCVAE("mlp", 2).generate(torch.arange(3), z=torch.zeros(3, 4)),
-            ValueError,
-            r"z must have shape \(3, 2\)",
-        ),
-        (
-            lambda: active_units(torch.nn.Linear(1, 1), None, None),
-            TypeError,
-            "a LabelCVAE",
-        ),
+        (lambda: ConvDecoder(8, (4, 4, 4)), ValueError, "3 stride-2 layers need"),
+        (lambda: CVAE.generate(torch.arange(3), Z), ValueError, r"z must have shape"),
+        (lambda: active_units(CVAE.encoder, None, None), TypeError, "a LabelCVAE"),
     ],
 )
 def test_bad_arguments_are_named(call, error, match):

@@ -28,9 +28,7 @@ def randomized(name: str, latent_dim: int = 3, **args) -> torch.nn.Module:
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for parameter in prior.parameters():
-            parameter.copy_(
-                torch.randn(parameter.shape, generator=generator, dtype=F64)
-            )
+            parameter.normal_(generator=generator)
     return prior
 
 
@@ -39,9 +37,8 @@ def reference(prior, labels: torch.Tensor) -> D.Distribution:
     if isinstance(prior, MixturePrior):
         std = (0.5 * prior.log_variances[labels]).exp()
         components = D.Independent(D.Normal(prior.means[labels], std), 1)
-        return D.MixtureSameFamily(
-            D.Categorical(logits=prior.logits[labels]), components
-        )
+        weights = D.Categorical(logits=prior.logits[labels])
+        return D.MixtureSameFamily(weights, components)
     mu, logvar = prior.gaussian(labels)
     return D.Independent(D.Normal(mu, (0.5 * logvar).exp()), 1)
 
