@@ -11,12 +11,8 @@ import torch.nn.functional as F
 
 from cvae.distributions import gaussian_log_density
 from cvae.quadrants import join_quadrants, output_size, quadrant_mask, split_quadrants
-from cvae.structured import (
-    Baseline,
-    StructuredCVAE,
-    conditional_log_likelihood,
-    negative_conditional_log_likelihood,
-)
+from cvae.structured import Baseline, StructuredCVAE, conditional_log_likelihood
+from cvae.structured import negative_conditional_log_likelihood as NCLL
 
 TOP, BOTTOM, LEFT, RIGHT = slice(0, 14), slice(14, 28), slice(0, 14), slice(14, 28)
 DIGITS = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.6
@@ -63,7 +59,7 @@ def test_baseline_is_an_exact_bernoulli_model():
     loss = baseline.loss_terms(INPUTS, TARGETS)["loss"].detach()
     bce = F.binary_cross_entropy(baseline.predict(INPUTS), TARGETS, reduction="none")
     torch.testing.assert_close(loss, bce.sum(1), atol=1e-3, rtol=0)
-    exact = negative_conditional_log_likelihood(baseline, INPUTS, TARGETS, batch_size=4)
+    exact = NCLL(baseline, INPUTS, TARGETS, batch_size=4)
     torch.testing.assert_close(exact, loss)
 
 
@@ -128,18 +124,9 @@ def test_the_scores_are_seeded_and_use_what_the_model_has():
     _, model = tiny_models(1, alpha=0.5)
     model.eval()
     for estimator in ("importance", "monte_carlo"):
-        scores = [
-            negative_conditional_log_likelihood(
-                model,
-                INPUTS,
-                TARGETS,
-                estimator=estimator,
-                num_samples=20,
-                batch_size=4,
-            )
-            for _ in range(2)
-        ]
-        assert torch.equal(*scores) and (scores[0] > 0).all()
+        options = {"estimator": estimator, "num_samples": 20, "batch_size": 4}
+        first, again = (NCLL(model, INPUTS, TARGETS, **options) for _ in "12")
+        assert torch.equal(first, again) and (first > 0).all()
     samples = model.sample(INPUTS, 5, torch.Generator().manual_seed(0))
     assert samples.shape == (5, 6, 588) and 0 <= samples.min() <= samples.max() <= 1
 
@@ -196,7 +183,7 @@ def test_importance_sampling_has_lower_variance_and_is_exact_at_the_posterior():
 GSNN = tiny_models(1, alpha=0.0)[1]
 BASE = GSNN.baseline
 INPUTS_2 = split_quadrants(DIGITS, 2)[0]
-NCLL, JOIN = negative_conditional_log_likelihood, join_quadrants
+JOIN = join_quadrants
 
 
 @pytest.mark.parametrize(
