@@ -231,12 +231,9 @@ class StructuredCVAE(_QuadrantModel):
             "gsnn_objective", gsnn_objective, GSNN_OBJECTIVES
         )
         self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
-        self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
-        self.recognition_net = None  # a GSNN (alpha = 0) has none
-        if self.alpha > 0:
-            self.recognition_net = GaussianEncoder(
-                IMAGE_PIXELS, self.hidden_dims, latent_dim
-            )
+        sizes = (IMAGE_PIXELS, self.hidden_dims, latent_dim)
+        self.prior_net = GaussianEncoder(*sizes)
+        self.recognition_net = GaussianEncoder(*sizes) if self.alpha > 0 else None
         self.generation_net = ConditionalBernoulliDecoder(
             IMAGE_PIXELS, latent_dim, self.hidden_dims[::-1], (self.output_dim,)
         )

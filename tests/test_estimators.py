@@ -1,6 +1,6 @@
 """The importance-sampling estimator on a model whose evidence is exact.
 
-Toy model: z ~ N(0, 1), x | z ~ N(z, 1), so p(x) = N(x; 0, 2) and p(z | x) = N(x/2, 1/2).
+Toy model: z ~ N(0, 1), x | z ~ N(z, 1): p(x) = N(x; 0, 2) and p(z | x) = N(x/2, 1/2).
 """
 
 import math
