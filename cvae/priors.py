@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvae.checks import check_generator, check_positive_int, check_range
-from cvae.data import NUM_CLASSES, check_labels
+from cvae.checks import check_generator, check_positive_int, check_range, check_tensor
+from cvae.data import NUM_CLASSES
 from cvae.distributions import (
     GaussianParams,
     gaussian_kl,
@@ -50,7 +50,7 @@ class LabelPrior(nn.Module):
 
     The base class is written for a Gaussian prior: its ``log_prob`` and ``sample`` use
     ``gaussian(labels)``. A prior with no Gaussian form returns ``None`` there and
-    overrides both.
+    overrides ``log_prob`` and ``component``.
     """
 
     name = ""  # the key in PRIORS, recorded in checkpoints
@@ -82,7 +82,8 @@ class LabelPrior(nn.Module):
     def sample(self, labels: Tensor, generator: torch.Generator | None = None):
         r"""One draw per label from the Gaussian ``(m, log s^2)`` of :meth:`component`:
         :math:`z = m + s \odot \varepsilon` with standard normal :math:`\varepsilon`."""
-        check_range("labels", check_labels("labels", labels), 0, self.num_classes - 1)
+        labels = check_tensor("labels", labels, ndim=1, floating=False)
+        check_range("labels", labels, 0, self.num_classes - 1)
         check_generator("generator", generator)
         mu, logvar = self.component(labels, generator)
         eps = torch.randn(mu.shape, generator=generator).to(mu.device)
