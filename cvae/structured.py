@@ -1,13 +1,15 @@
-r"""Structured output prediction :math:`p(y \mid x)`: the baseline, the CVAE, the GSNN and the hybrid of Sohn et al.
+r"""Structured output prediction :math:`p(y \mid x)`: the baseline, the CVAE, the GSNN
+and the hybrid of Sohn et al.
 
-Explained in the chapter :chapter:`Structured output prediction: completing digits <book/quadrants>`.
-The task (:func:`cvae.quadrants.split_quadrants`): ``x`` is a digit with some quadrants
-hidden (set to ``-1``), ``y`` the ``P`` hidden pixels, binarized. Every model here
-predicts all ``P`` pixels, and every log-likelihood is summed over them (nats per image).
+Explained in the chapter
+:chapter:`Structured output prediction: completing digits <book/quadrants>`.
+The task (:func:`cvae.quadrants.split_quadrants`): ``x`` is a digit with some
+quadrants hidden (set to ``-1``), ``y`` the ``P`` hidden pixels, binarized. Every model
+here predicts all ``P`` pixels, and every log-likelihood is summed over them (nats per
+image).
 
-* :class:`Baseline`: a deterministic network :math:`\hat y = \sigma(f(x))`, trained with
-  the per-pixel binary cross-entropy, i.e. :math:`-\log p(y \mid x)` of independent
-  Bernoulli pixels with means :math:`\hat y`.
+* :class:`Baseline`: a deterministic network :math:`\hat y = \sigma(f(x))`, trained
+  with the per-pixel binary cross-entropy (independent Bernoulli pixels).
 * :class:`StructuredCVAE`: three networks, recognition :math:`q(z \mid x, y)`, prior
   :math:`p(z \mid x)` and generation :math:`p(y \mid x, z)`, trained on
 
@@ -28,12 +30,10 @@ predicts all ``P`` pixels, and every log-likelihood is summed over them (nats pe
   or, as an option (``gsnn_objective="log_mean"``), the logarithm of the mean,
   :math:`\log \frac1L \sum_l p(y \mid x, z_l)`: by Jensen's inequality it is at
   least the mean of the logarithms, a tighter multi-sample bound on
-  :math:`\log p(y \mid x)` with the prior as proposal. Either way, the model may be trained on
-  the hybrid :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1 - \alpha) \mathcal L_{\mathrm{GSNN}}`
-  (``alpha = 1``: CVAE, ``alpha = 0``: GSNN). The prior network sees the input
-  completed with the frozen baseline's prediction :math:`\hat y` (Sohn et al.'s
-  "recurrent connection"); the recognition network sees the input completed with the
-  true :math:`y`, i.e. the whole digit.
+  :math:`\log p(y \mid x)` with the prior as proposal. Either way, the model may be
+  trained on the hybrid
+  :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1 - \alpha) \mathcal L_{\mathrm{GSNN}}`
+  (``alpha = 1``: CVAE, ``alpha = 0``: GSNN).
 """
 
 from __future__ import annotations
@@ -44,76 +44,93 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from cvae import contracts
-from cvae.checks import checked
+from cvae import checks, quadrants
 from cvae.data import IMAGE_PIXELS
-from cvae.distributions import GaussianParams, bernoulli_log_likelihood, gaussian_kl, log_mean_exp, reparameterize
+from cvae.distributions import (
+    GaussianParams,
+    bernoulli_log_likelihood,
+    gaussian_kl,
+    gaussian_log_density,
+    log_mean_exp,
+    reparameterize,
+)
 from cvae.elbo import elbo_terms
 from cvae.estimators import importance_sampled_log_likelihood
 from cvae.networks import ConditionalBernoulliDecoder, GaussianEncoder, mlp
-from cvae.quadrants import join_quadrants, output_size
 
 ESTIMATORS = ("importance", "monte_carlo")
-GSNN_OBJECTIVES = ("mean_log", "log_mean")  # Sohn et al.'s mean of log-likelihoods; the log of the mean
+GSNN_OBJECTIVES = ("mean_log", "log_mean")  # Sohn et al.'s; the log of the mean
 
 
 class _QuadrantModel(nn.Module):
-    """What every quadrant model shares: its task (``num_given``) and the ``P`` output pixels it predicts."""
+    """What every quadrant model shares: its task (``num_given``), the ``P`` output
+    pixels it predicts, and the check of a reader's batch."""
 
     def __init__(self, num_given: int) -> None:
         super().__init__()
-        self.num_given = num_given
-        self.output_dim = output_size(num_given)
+        self.num_given = quadrants.check_num_given(num_given)
+        self.output_dim = quadrants.output_size(num_given)
+
+    def check_batch(self, inputs: Tensor, targets: Tensor | None = None) -> None:
+        """Refuse inputs not made by ``split_quadrants`` for this task, or not of the
+        model's dtype and device, and targets other than ``(B, P)`` in ``[0, 1]``."""
+        checks.check_model_input("inputs", inputs, self)
+        quadrants.check_quadrant_inputs("inputs", inputs, self.num_given)
+        if targets is None:
+            return
+        want = (len(inputs), self.output_dim)
+        if checks.check_tensor("targets", targets, floating=True).shape != want:
+            got = tuple(targets.shape)
+            raise ValueError(f"targets must have shape (B, P) = {want}, got {got}")
+        checks.check_range("targets", targets, 0.0, 1.0)
 
 
 class Baseline(_QuadrantModel):
-    r"""The deterministic baseline :math:`\hat y = \sigma(f(x))`: an MLP from 784 pixels to ``P`` logits.
+    r"""The deterministic baseline :math:`\hat y = \sigma(f(x))`: an MLP from 784 pixels
+    to ``P`` logits.
 
     Read as a model, it says the output pixels are independent Bernoullis with means
     :math:`\hat y`, so its conditional log-likelihood is exact:
 
     .. math::
 
-        \log p(y \mid x) = \sum_{i=1}^{P} \big[y_i \log \hat y_i + (1 - y_i) \log(1 - \hat y_i)\big],
+        \log p(y \mid x) = \sum_{i=1}^{P}
+        \big[y_i \log \hat y_i + (1 - y_i) \log(1 - \hat y_i)\big],
 
     minus the per-pixel binary cross-entropy, summed over the output pixels.
     """
 
-    @checked(contracts.baseline_init)
     def __init__(self, num_given: int, hidden_dims: Sequence[int] = (256, 256)) -> None:
         super().__init__(num_given)
-        self.hidden_dims = list(hidden_dims)
+        self.hidden_dims = checks.check_sizes("hidden_dims", hidden_dims)
         self.net = mlp([IMAGE_PIXELS, *self.hidden_dims, self.output_dim])
 
     def constructor_args(self) -> dict:
         """The arguments that rebuild this architecture (stored in checkpoints)."""
         return {"num_given": self.num_given, "hidden_dims": list(self.hidden_dims)}
 
-    @checked(contracts.baseline_forward)
     def forward(self, inputs: Tensor) -> Tensor:
         """Logits ``(B, P)`` of the output pixels."""
         return self.net(inputs.flatten(1))
 
-    @checked(contracts.baseline_loss_terms)
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         """Per-example BCE summed over output pixels (``loss``), and its negative."""
         log_likelihood = bernoulli_log_likelihood(self(inputs), targets)
         return {"loss": -log_likelihood, "log_likelihood": log_likelihood}
 
-    @checked(contracts.baseline_predict)
     @torch.no_grad()
     def predict(self, inputs: Tensor) -> Tensor:
         """The prediction :math:`\\hat y`: output pixel probabilities ``(B, P)``."""
+        self.check_batch(inputs)
         return torch.sigmoid(self(inputs))
 
-    @checked(contracts.baseline_log_likelihood)
     @torch.no_grad()
     def log_likelihood(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """The exact :math:`\\log p(y \\mid x)` per example, ``(B,)``, in nats."""
+        self.check_batch(inputs, targets)
         return self.loss_terms(inputs, targets)["log_likelihood"]
 
 
-@checked(contracts.conditional_log_likelihood)
 def conditional_log_likelihood(
     log_likelihood: Callable[[Tensor], Tensor],
     prior: GaussianParams,
@@ -122,21 +139,23 @@ def conditional_log_likelihood(
     chunk_size: int = 100,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    r"""Estimate :math:`\log p(y \mid x) = \log \int p(y \mid x, z)\, p(z \mid x)\, dz` per example.
+    r"""Estimate :math:`\log p(y \mid x) = \log \int p(y \mid x, z)\, p(z \mid x)\, dz`
+    per example.
 
     * ``proposal=None``: Monte Carlo from the prior,
       :math:`\log \frac1S \sum_s p(y \mid x, z_s)`, :math:`z_s \sim p(z \mid x)`.
     * ``proposal = q(z | x, y)``: importance sampling,
-      :math:`\log \frac1S \sum_s \frac{p(y \mid x, z_s)\, p(z_s \mid x)}{q(z_s \mid x, y)}`,
-      :math:`z_s \sim q`.
+      :math:`\log \frac1S \sum_s
+      \frac{p(y \mid x, z_s)\, p(z_s \mid x)}{q(z_s \mid x, y)}`, :math:`z_s \sim q`.
 
-    Both average :math:`S` unbiased estimates of :math:`p(y \mid x)` inside the logarithm
-    (so each is, in expectation, a lower bound that tightens as :math:`S` grows); both
-    use :func:`cvae.estimators.importance_sampled_log_likelihood`: batched over samples
-    in chunks of ``chunk_size``, with a stable log-mean-exp.
+    Both average :math:`S` unbiased estimates of :math:`p(y \mid x)` inside the
+    logarithm (so each is, in expectation, a lower bound that tightens as :math:`S`
+    grows); both use :func:`cvae.estimators.importance_sampled_log_likelihood`: batched
+    over samples in chunks of ``chunk_size``, with a stable log-mean-exp.
 
     Args:
-        log_likelihood: maps codes ``(S', B, d)`` to :math:`\log p(y \mid x, z)`, ``(S', B)``.
+        log_likelihood: maps codes ``(S', B, d)`` to :math:`\log p(y \mid x, z)`,
+            ``(S', B)``.
         prior: ``(mu, logvar)`` of :math:`p(z \mid x)`, each ``(B, d)``.
         proposal: ``(mu, logvar)`` of :math:`q(z \mid x, y)`, or ``None`` for the prior.
         num_samples: :math:`S`.
@@ -144,10 +163,12 @@ def conditional_log_likelihood(
     Returns:
         ``(B,)``, nats.
     """
+    mu_p, logvar_p = prior
+    checks.check_same_shape(("prior mu", "prior logvar"), (mu_p, logvar_p))
     return importance_sampled_log_likelihood(
         log_likelihood,
         prior if proposal is None else proposal,
-        prior=prior,
+        lambda z: gaussian_log_density(z, mu_p, logvar_p),
         num_samples=num_samples,
         chunk_size=chunk_size,
         generator=generator,
@@ -155,36 +176,37 @@ def conditional_log_likelihood(
 
 
 class StructuredCVAE(_QuadrantModel):
-    r"""Sohn et al.'s conditional VAE for :math:`p(y \mid x)`, trained as a CVAE, a GSNN or their hybrid.
+    r"""Sohn et al.'s conditional VAE for :math:`p(y \mid x)`, trained as a CVAE, a GSNN
+    or their hybrid.
 
-    * ``prior_net`` :math:`p(z \mid x)`: a :class:`~cvae.networks.GaussianEncoder` of the
-      input completed with the baseline's prediction :math:`\hat y(x)` (784 pixels).
-    * ``recognition_net`` :math:`q(z \mid x, y)`: a :class:`~cvae.networks.GaussianEncoder`
-      of the input completed with the true :math:`y` (the whole digit). A GSNN
-      (``alpha = 0``) never uses it and has none.
+    * ``prior_net`` :math:`p(z \mid x)`: a :class:`~cvae.networks.GaussianEncoder` of
+      the input completed with the baseline's prediction :math:`\hat y(x)` (Sohn et
+      al.'s "recurrent connection").
+    * ``recognition_net`` :math:`q(z \mid x, y)`: a
+      :class:`~cvae.networks.GaussianEncoder` of the input completed with the true
+      :math:`y` (the whole digit). A GSNN (``alpha = 0``) never uses it and has none.
     * ``generation_net`` :math:`p(y \mid x, z)`: a
       :class:`~cvae.networks.ConditionalBernoulliDecoder` of ``concat(x, z)`` to the
       ``P`` output logits.
 
     The baseline is trained first; the model keeps a frozen copy of it, so its
-    prediction stays what it was trained to be, an estimate of :math:`\mathbb E[y \mid x]`,
-    and only the three new networks learn.
+    prediction stays what it was trained to be, an estimate of
+    :math:`\mathbb E[y \mid x]`, and only the three new networks learn.
 
     Args:
         num_given: 1, 2 or 3 given quadrants.
-        baseline: a trained :class:`Baseline` for the same ``num_given`` (copied, then frozen).
-        alpha: weight of :math:`\mathcal L_{\mathrm{CVAE}}` in the objective
-            :math:`\alpha \mathcal L_{\mathrm{CVAE}} + (1-\alpha)\mathcal L_{\mathrm{GSNN}}`.
+        baseline: a trained :class:`Baseline` for the same ``num_given`` (copied, then
+            frozen).
+        alpha: weight of :math:`\mathcal L_{\mathrm{CVAE}}` in the hybrid objective.
         latent_dim: size of :math:`z`.
-        hidden_dims: hidden layers of each network (reversed for the generation network).
+        hidden_dims: hidden layers of each network (reversed for the generation
+            network).
         num_particles: :math:`L`, the prior samples of the GSNN term.
-        gsnn_objective: ``"mean_log"`` (Sohn et al.):
-            :math:`\mathcal L_{\mathrm{GSNN}} = \frac1L \sum_l \log p(y \mid x, z_l)`;
-            ``"log_mean"``: :math:`\log \frac1L \sum_l p(y \mid x, z_l)`, never smaller
-            (Jensen), the :math:`L`-sample importance-weighted bound with the prior as proposal.
+        gsnn_objective: ``"mean_log"`` (Sohn et al.'s mean of the log-likelihoods) or
+            ``"log_mean"`` (the log of their mean, never smaller: the :math:`L`-sample
+            importance-weighted bound with the prior as proposal).
     """
 
-    @checked(contracts.structured_cvae_init)
     def __init__(
         self,
         num_given: int,
@@ -197,20 +219,28 @@ class StructuredCVAE(_QuadrantModel):
         gsnn_objective: str = "mean_log",
     ) -> None:
         super().__init__(num_given)
-        self.alpha = float(alpha)
-        self.latent_dim = latent_dim
-        self.hidden_dims = list(hidden_dims)
-        self.num_particles = num_particles
-        self.gsnn_objective = gsnn_objective
+        if not isinstance(baseline, Baseline) or baseline.num_given != num_given:
+            raise TypeError(f"baseline must be a Baseline for num_given={num_given}")
+        self.alpha = checks.check_positive_float("alpha", alpha, allow_zero=True)
+        if self.alpha > 1:
+            raise ValueError(f"alpha must be in [0, 1] (1: CVAE, 0: GSNN), got {alpha}")
+        self.latent_dim = checks.check_positive_int("latent_dim", latent_dim)
+        self.hidden_dims = checks.check_sizes("hidden_dims", hidden_dims)
+        self.num_particles = checks.check_positive_int("num_particles", num_particles)
+        self.gsnn_objective = checks.check_choice(
+            "gsnn_objective", gsnn_objective, GSNN_OBJECTIVES
+        )
         self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
-        self.prior_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim)
-        self.recognition_net = GaussianEncoder(IMAGE_PIXELS, self.hidden_dims, latent_dim) if self.alpha > 0 else None
+        sizes = (IMAGE_PIXELS, self.hidden_dims, latent_dim)
+        self.prior_net = GaussianEncoder(*sizes)
+        self.recognition_net = GaussianEncoder(*sizes) if self.alpha > 0 else None
         self.generation_net = ConditionalBernoulliDecoder(
             IMAGE_PIXELS, latent_dim, self.hidden_dims[::-1], (self.output_dim,)
         )
 
     def constructor_args(self) -> dict:
-        """The arguments that rebuild this architecture, the baseline's included (stored in checkpoints)."""
+        """The arguments that rebuild this architecture, the baseline's included
+        (stored in checkpoints)."""
         return {
             "num_given": self.num_given,
             "alpha": self.alpha,
@@ -227,36 +257,38 @@ class StructuredCVAE(_QuadrantModel):
         self.baseline.eval()
         return self
 
-    @checked(contracts.structured_cvae_prior)
     def prior(self, inputs: Tensor) -> GaussianParams:
-        r"""The prior network :math:`p(z \mid x)`: ``(mu, logvar)`` from the input completed with :math:`\hat y(x)`."""
+        r"""The prior network :math:`p(z \mid x)`: ``(mu, logvar)`` from the input
+        completed with :math:`\hat y(x)`."""
         with torch.no_grad():
             guess = torch.sigmoid(self.baseline(inputs))
-        return self.prior_net(join_quadrants(inputs, guess, self.num_given))
+        return self.prior_net(quadrants.fill_outputs(inputs, guess, self.num_given))
 
-    @checked(contracts.structured_cvae_recognize)
     def recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
-        r"""The recognition network :math:`q(z \mid x, y)`: ``(mu, logvar)`` from the whole digit."""
-        return self.recognition_net(join_quadrants(inputs, targets, self.num_given))
+        r"""The recognition network :math:`q(z \mid x, y)`: ``(mu, logvar)`` from the
+        whole digit."""
+        return self.recognition_net(
+            quadrants.fill_outputs(inputs, targets, self.num_given)
+        )
 
-    @checked(contracts.structured_cvae_generate_logits)
     def generate_logits(self, inputs: Tensor, z: Tensor) -> Tensor:
-        r"""Logits of :math:`p(y \mid x, z)` for codes ``(B, d)`` or ``(S, B, d)``: shape ``(..., B, P)``.
+        r"""Logits ``(..., B, P)`` of :math:`p(y \mid x, z)` for codes ``(B, d)`` or
+        ``(S, B, d)``.
 
         The generation network of ``concat(x, z)``; for ``S`` codes per input it never
         copies ``x`` (see :class:`~cvae.networks.ConditionalBernoulliDecoder`).
         """
         return self.generation_net(inputs.flatten(1), z)
 
-    @checked(contracts.structured_cvae_loss_terms)
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         r"""Per-example terms of the hybrid objective, and its negative ``loss``.
 
-        ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}} - (1-\alpha) \mathcal L_{\mathrm{GSNN}}`.
-        With ``alpha > 0`` also ``elbo`` (:math:`\mathcal L_{\mathrm{CVAE}}`, one sample of
-        :math:`q`), ``reconstruction`` and ``kl``; with ``alpha < 1`` also ``gsnn``
-        (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples, reduced
-        as ``gsnn_objective`` says).
+        ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}}
+        - (1-\alpha) \mathcal L_{\mathrm{GSNN}}`. With ``alpha > 0`` also ``elbo``
+        (:math:`\mathcal L_{\mathrm{CVAE}}`, one sample of :math:`q`),
+        ``reconstruction`` and ``kl``; with ``alpha < 1`` also ``gsnn``
+        (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples,
+        reduced as ``gsnn_objective`` says).
         """
         mu_p, logvar_p = self.prior(inputs)
         terms: dict[str, Tensor] = {}
@@ -264,14 +296,15 @@ class StructuredCVAE(_QuadrantModel):
         if self.alpha > 0:
             mu_q, logvar_q = self.recognize(inputs, targets)
             logits = self.generate_logits(inputs, reparameterize(mu_q, logvar_q))
-            terms = elbo_terms(logits, targets, gaussian_kl(mu_q, logvar_q, mu_p, logvar_p))
+            kl = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
+            terms = elbo_terms(logits, targets, kl)
             loss = loss + self.alpha * terms.pop("loss")
         if self.alpha < 1:
             shape = (self.num_particles, *mu_p.shape)
             z = reparameterize(mu_p.expand(shape), logvar_p.expand(shape))
             logits = self.generate_logits(inputs, z)
             log_likelihoods = bernoulli_log_likelihood(logits, targets)  # (L, B)
-            if self.gsnn_objective == "mean_log":  # Sohn et al.: (1/L) sum log p(y|x,z_l)
+            if self.gsnn_objective == "mean_log":  # Sohn et al.: (1/L) sum log p
                 gsnn = log_likelihoods.mean(dim=0)
             else:  # "log_mean": log (1/L) sum p(y|x,z_l), never smaller (Jensen)
                 gsnn = log_mean_exp(log_likelihoods, dim=0)
@@ -279,15 +312,20 @@ class StructuredCVAE(_QuadrantModel):
             loss = loss - (1 - self.alpha) * gsnn
         return {"loss": loss, **terms}
 
-    @checked(contracts.structured_cvae_sample)
     @torch.no_grad()
-    def sample(self, inputs: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
-        r"""``S`` completions per input: output pixel probabilities ``(S, B, P)`` from :math:`z_s \sim p(z \mid x)`."""
+    def sample(
+        self, inputs: Tensor, num_samples: int, generator: torch.Generator | None = None
+    ) -> Tensor:
+        r"""``S`` completions per input: output pixel probabilities ``(S, B, P)`` from
+        :math:`z_s \sim p(z \mid x)`."""
+        self.check_batch(inputs)
+        checks.check_positive_int("num_samples", num_samples)
+        checks.check_generator("generator", generator)
         mu, logvar = self.prior(inputs)
         eps = torch.randn((num_samples, *mu.shape), generator=generator).to(mu.device)
-        return torch.sigmoid(self.generate_logits(inputs, mu + (0.5 * logvar).exp() * eps))
+        z = mu + (0.5 * logvar).exp() * eps
+        return torch.sigmoid(self.generate_logits(inputs, z))
 
-    @checked(contracts.structured_cvae_log_likelihood)
     @torch.no_grad()
     def log_likelihood(
         self,
@@ -298,24 +336,34 @@ class StructuredCVAE(_QuadrantModel):
         chunk_size: int = 100,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        r"""Estimated :math:`\log p(y \mid x)` per example, ``(B,)``: see :func:`conditional_log_likelihood`.
+        r"""Estimated :math:`\log p(y \mid x)` per example, ``(B,)``: see
+        :func:`conditional_log_likelihood`.
 
         ``estimator``: ``"importance"`` (proposal :math:`q(z \mid x, y)`) or
         ``"monte_carlo"`` (samples from the prior network).
         """
-        prior = self.prior(inputs)
-        proposal = self.recognize(inputs, targets) if estimator == "importance" else None
+        self.check_batch(inputs, targets)
+        checks.check_choice("estimator", estimator, ESTIMATORS)
+        if estimator == "importance" and self.recognition_net is None:
+            raise ValueError(
+                "estimator='importance' needs q(z | x, y), but a GSNN (alpha=0) has no "
+                "recognition network: use estimator='monte_carlo'"
+            )
+        q = None if estimator == "monte_carlo" else self.recognize(inputs, targets)
+
+        def log_likelihood(z: Tensor) -> Tensor:
+            return bernoulli_log_likelihood(self.generate_logits(inputs, z), targets)
+
         return conditional_log_likelihood(
-            lambda z: bernoulli_log_likelihood(self.generate_logits(inputs, z), targets),
-            prior,
-            proposal,
+            log_likelihood,
+            self.prior(inputs),
+            q,
             num_samples=num_samples,
             chunk_size=chunk_size,
             generator=generator,
         )
 
 
-@checked(contracts.negative_conditional_log_likelihood)
 def negative_conditional_log_likelihood(
     model: Baseline | StructuredCVAE,
     inputs: Tensor,
@@ -326,24 +374,32 @@ def negative_conditional_log_likelihood(
     batch_size: int = 100,
     seed: int = 0,
 ) -> Tensor:
-    r""":math:`-\log p(y \mid x)` of every example, ``(N,)`` in nats, computed in batches.
+    r""":math:`-\log p(y \mid x)` of every example, ``(N,)`` in nats, in batches.
 
     Exact for a :class:`Baseline` (``estimator`` and ``num_samples`` are then unused);
     estimated with ``num_samples`` draws for a :class:`StructuredCVAE`, reproducibly
     from ``seed``.
     """
+    if not isinstance(model, (Baseline, StructuredCVAE)):
+        raise TypeError(f"model must be a Baseline or a StructuredCVAE: {model!r}")
+    checks.check_positive_int("batch_size", batch_size)
+    checks.check_seed("seed", seed)
+    if not len(inputs):
+        raise ValueError("inputs is empty: there is no example to score")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
+    sampled = {
+        "num_samples": num_samples,
+        "estimator": estimator,
+        "generator": generator,
+    }
+    options = {} if isinstance(model, Baseline) else sampled
     values = []
     for start in range(0, len(inputs), batch_size):
         x = inputs[start : start + batch_size].to(device)
         y = targets[start : start + batch_size].to(device)
-        if isinstance(model, Baseline):
-            values.append(-model.log_likelihood(x, y))
-        else:
-            values.append(-model.log_likelihood(x, y, num_samples, estimator, generator=generator))
+        values.append(-model.log_likelihood(x, y, **options))
     model.train(was_training)
     return torch.cat(values).cpu()
-
