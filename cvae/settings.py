@@ -100,10 +100,11 @@ def check_device(name: str, device: object) -> torch.device:
             f"{name}: {device!r} is a {checked.type} device; this package trains on "
             f"{' or '.join(TRAINING_DEVICES)} devices only"
         )
-    if checked.type == "cuda" and (checked.index or 0) >= torch.cuda.device_count():
-        has = "torch.cuda.is_available() is False"
-        if torch.cuda.is_available():
-            has = f"it has {torch.cuda.device_count()} CUDA devices"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if checked.type == "cuda" and (checked.index or 0) >= count:
+        has = f"it has {count} CUDA devices"
+        if not count:
+            has = "torch.cuda.is_available() is False"
         raise ValueError(f"{name}: {device!r} is not available on this machine ({has})")
     return checked
 
