@@ -11,8 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvae import contracts
-from cvae.checks import checked
 from cvae.data import NUM_CLASSES
 
 
@@ -37,12 +35,10 @@ class DigitClassifier(nn.Module):
         )
         self.readout = nn.Linear(32 * 7 * 7, NUM_CLASSES)
 
-    @checked(contracts.digit_classifier_forward)
     def forward(self, images: Tensor) -> Tensor:
         """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` with pixels in [0, 1]."""
         return self.readout(self.features(images))
 
-    @checked(contracts.digit_classifier_loss_terms)
     def loss_terms(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """Per-example cross-entropy and 0/1 error."""
         logits = self(images)
@@ -51,7 +47,6 @@ class DigitClassifier(nn.Module):
             "error": (logits.argmax(1) != labels).float(),
         }
 
-    @checked(contracts.digit_classifier_predict)
     @torch.no_grad()
     def predict(self, images: Tensor, batch_size: int = 1000) -> Tensor:
         """Most probable class of each image, in evaluation mode."""
@@ -64,7 +59,6 @@ class DigitClassifier(nn.Module):
         return labels
 
 
-@checked(contracts.agreement)
 def agreement(predicted: Tensor, labels: Tensor) -> float:
     """Fraction of ``predicted`` classes equal to ``labels`` (accuracy, or the rate at which
     generated digits are recognised as the class they were conditioned on)."""

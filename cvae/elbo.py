@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from cvae import contracts
-from cvae.checks import checked
 from cvae.distributions import bernoulli_log_likelihood
 
 
-@checked(contracts.elbo_terms)
 def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
     r"""Package the per-example terms of an ELBO for training and reporting.
 
