@@ -1,7 +1,7 @@
 """A small digit classifier: the judge of whether conditioning worked.
 
-Explained in the chapter :chapter:`Generating digits on demand <book/cvae_labels>` (see its
-section *Does conditioning work?*) and reused to read the completions of the
+Explained in the chapter :chapter:`Generating digits on demand <book/cvae_labels>` (see
+its section *Does conditioning work?*) and reused to read the completions of the
 structured-prediction chapter.
 """
 
@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvae.data import NUM_CLASSES
+from cvae.checks import check_model_input, check_positive_int
+from cvae.data import NUM_CLASSES, check_images, check_labels
 
 
 class DigitClassifier(nn.Module):
@@ -36,7 +37,7 @@ class DigitClassifier(nn.Module):
         self.readout = nn.Linear(32 * 7 * 7, NUM_CLASSES)
 
     def forward(self, images: Tensor) -> Tensor:
-        """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` with pixels in [0, 1]."""
+        """Class logits ``(B, 10)`` of images ``(B, 1, 28, 28)``, pixels in [0, 1]."""
         return self.readout(self.features(images))
 
     def loss_terms(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
@@ -50,9 +51,13 @@ class DigitClassifier(nn.Module):
     @torch.no_grad()
     def predict(self, images: Tensor, batch_size: int = 1000) -> Tensor:
         """Most probable class of each image, in evaluation mode."""
+        check_images("images", images)
+        check_positive_int("batch_size", batch_size)
+        device = next(self.parameters()).device
+        # Each chunk moves to the model: an empty slice moved there checks the dtype.
+        check_model_input("images", images[:0].to(device), self)
         was_training = self.training
         self.eval()
-        device = next(self.parameters()).device
         chunks = images.split(batch_size)
         labels = torch.cat([self(chunk.to(device)).argmax(1).cpu() for chunk in chunks])
         self.train(was_training)
@@ -60,6 +65,9 @@ class DigitClassifier(nn.Module):
 
 
 def agreement(predicted: Tensor, labels: Tensor) -> float:
-    """Fraction of ``predicted`` classes equal to ``labels`` (accuracy, or the rate at which
-    generated digits are recognised as the class they were conditioned on)."""
+    """Fraction of ``predicted`` classes equal to ``labels`` (accuracy, or the rate at
+    which generated digits are recognised as the class they were conditioned on)."""
+    check_labels("predicted", predicted)
+    if not len(check_labels("labels", labels, count=len(predicted))):
+        raise ValueError("labels is empty: there is no agreement to measure")
     return float((predicted.cpu() == labels.cpu()).float().mean())
