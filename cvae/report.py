@@ -66,7 +66,7 @@ def mean_sd(values: Sequence[float], digits: int = 1) -> str:
 
 def compare(
     a: Sequence[float], b: Sequence[float], lower_is_better=True, resolution=0.0
-):
+) -> Verdict:
     """``"better"``, ``"worse"`` or ``"within spread"``: is ``a`` better than ``b`` by
     more than the spread?
 
@@ -76,9 +76,8 @@ def compare(
     comparison: the mean difference against its standard deviation.
     """
     if len(a) < 2 or len(b) < 2:
-        raise ValueError(
-            f"compare needs two runs of each or more, got {len(a)}, {len(b)}"
-        )
+        got = f"{len(a)} and {len(b)}"
+        raise ValueError(f"compare needs at least two runs of each, got {got}")
     difference = abs(statistics.fmean(a) - statistics.fmean(b))
     threshold = max(statistics.stdev(a) + statistics.stdev(b), resolution)
     if difference <= threshold:
