@@ -25,22 +25,14 @@ def listing_cells():
             if cell["cell_type"] != "code":
                 continue
             source = "".join(cell["source"])
-            python = "\n".join(
-                line
-                for line in source.splitlines()
-                if not line.lstrip().startswith(("%", "!"))
+            tree = ast.parse(re.sub(r"(?m)^\s*[%!].*$", "", source))  # no magics
+            imports = (
+                n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
             )
-            imports = [
-                node
-                for node in ast.parse(python).body
-                if isinstance(node, (ast.Import, ast.ImportFrom))
-            ]
             exec("\n".join(ast.unparse(node) for node in imports), namespace)
             if call := re.search(r"show_source\((.*)\)", source):
-                shown = "".join(
-                    "".join(output.get("data", {}).get("text/plain", ""))
-                    for output in cell.get("outputs", [])
-                )
+                data = (o.get("data", {}) for o in cell.get("outputs", []))
+                shown = "".join("".join(d.get("text/plain", "")) for d in data)
                 objects = eval(f"({call.group(1)},)", namespace)
                 now = "\n\n\n".join(listing(o) for o in objects)
                 yield pytest.param(shown, now, id=f"{path.stem}-cell{index}")

@@ -11,13 +11,9 @@ from cvae.networks import (
 )
 
 
-def test_mlp_has_no_activation_after_the_last_layer():
-    net = mlp([4, 8, 3])
-    assert isinstance(net[-1], torch.nn.Linear)
-    assert net(torch.randn(5, 4)).shape == (5, 3)
-
-
-def test_encoder_flattens_images_and_decoders_keep_leading_sample_dimensions():
+def test_shapes_of_the_mlp_the_encoder_and_the_decoders():
+    net = mlp([4, 8, 3])  # no activation after the last layer
+    assert isinstance(net[-1], torch.nn.Linear) and net(torch.zeros(5, 4)).shape[1] == 3
     mu, logvar = GaussianEncoder(784, [32], 5)(torch.rand(3, 1, 28, 28))
     assert mu.shape == logvar.shape == (3, 5)
     decoder = BernoulliDecoder(5, [16])

@@ -10,6 +10,8 @@ from cvae.label_cvae import LabelCVAE
 from cvae.plotting import image_grid
 from cvae.vae import VAE
 
+TERMS = ("loss", "reconstruction", "kl", "elbo")
+
 
 @pytest.fixture
 def digits():
@@ -20,9 +22,7 @@ def digits():
 
 def test_elbo_terms_are_per_example_and_consistent(digits):
     terms = VAE(4, (32,)).loss_terms(digits[0])
-    assert {k: v.shape for k, v in terms.items()} == dict.fromkeys(
-        ("loss", "reconstruction", "kl", "elbo"), (8,)
-    )
+    assert {k: v.shape for k, v in terms.items()} == dict.fromkeys(TERMS, (8,))
     assert torch.allclose(terms["elbo"], terms["reconstruction"] - terms["kl"])
     assert torch.equal(terms["loss"], -terms["elbo"])
     assert (terms["kl"] >= 0).all() and (terms["reconstruction"] <= 0).all()
@@ -57,12 +57,9 @@ def test_a_training_step_reads_no_tensor_value_on_the_host(digits):
 
 def test_a_few_adam_steps_improve_the_elbo_on_a_fixed_batch(digits):
     images, labels = digits
-    models = {
-        "vae": (VAE(4, (32,)), (images,)),
-        "mlp": (LabelCVAE("mlp", 4), (images, labels)),
-        "conv": (LabelCVAE("conv", 4), (images, labels)),
-    }
-    for name, (model, batch) in models.items():
+    models = [(VAE(4, (32,)), (images,))]
+    models += [(LabelCVAE(kind, 4), (images, labels)) for kind in ("mlp", "conv")]
+    for model, batch in models:
         torch.manual_seed(0)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         model.eval()  # freeze BatchNorm statistics: before and after see one network
@@ -76,7 +73,7 @@ def test_a_few_adam_steps_improve_the_elbo_on_a_fixed_batch(digits):
         model.eval()
         torch.manual_seed(0)
         after = model.loss_terms(*batch)["loss"].mean().item()
-        assert after < before - 20, (name, before, after)
+        assert after < before - 20, (type(model).__name__, before, after)
 
 
 @pytest.mark.parametrize("architecture", ["conv", "mlp"])

@@ -1,8 +1,6 @@
-"""A bad argument at an entry point of the book's math and figures (its constructors,
-the methods a reader calls with their own data, the functions that take a reader's
-numbers) raises one clear line naming it; so does a shape that would otherwise
-broadcast into a silent wrong answer. One table per entry point; the helpers' own
-messages are tested in test_checks.py."""
+"""A bad argument at an entry point of the math and figure modules, or a shape that
+would broadcast into a silent wrong answer, raises one line naming it: one table per
+entry point (the helpers' own messages: test_checks.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +32,7 @@ torch.manual_seed(0)
 DIGITS = (torch.rand(4, 1, 28, 28) > 0.5).float()
 NAN_DIGITS = DIGITS.clone().index_fill_(0, torch.tensor([0]), math.nan)
 LABELS = torch.tensor([0, 1, 2, 3])
-MU = torch.zeros(4, 2)
+MU, COLUMN = torch.zeros(4, 2), torch.zeros(4, 1)
 VAE_MODEL, CLASSIFIER = VAE(2, (8,)), DigitClassifier()
 torch.set_rng_state(_STATE)
 
@@ -42,15 +40,12 @@ LINEAR = random_linear_gaussian(3, 2, 0.5, seed=0)
 CONDITIONAL = random_linear_gaussian(3, 2, 0.5, seed=0, condition_dim=2)
 X, Q = torch.zeros(4, 3, dtype=torch.float64), torch.zeros(4, 2, dtype=torch.float64)
 W, B = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+ORTHOGONAL, WIDE = {"orthogonal_columns": "yes"}, {"orthogonal_columns": True}
 
 
 def model(**fields):
     """A LinearGaussianModel of (D, d, K) = (3, 2, 2) with ``fields`` changed."""
     return LinearGaussianModel(**({"W": W, "b": B, "noise_std": 0.5} | fields))
-
-
-def draw_nothing(fig):
-    return lambda i: None
 
 
 CASES = {
@@ -60,11 +55,7 @@ CASES = {
         (lambda: gaussian_kl(MU, MU, MU[:1], MU[:1]), V, r"mu_p\(1, 2\)"),
     ],
     "gaussian_log_density": [
-        (
-            lambda: gaussian_log_density(MU[:, 0], MU[:, :1], MU[:, :1]),
-            V,
-            "the last dim",
-        ),
+        (lambda: gaussian_log_density(MU[:, 0], COLUMN, COLUMN), V, "the last dim"),
     ],
     "bernoulli_log_likelihood": [
         (lambda: bernoulli_log_likelihood(MU, MU[:, :1]), V, "target must hold one"),
@@ -140,16 +131,8 @@ CASES = {
         (lambda: random_linear_gaussian(3, 2, 0.0, 0), V, "noise_std must be"),
         (lambda: random_linear_gaussian(3, 2, 0.5, -1), V, "seed must be >= 0"),
         (lambda: random_linear_gaussian(3, 2, 1, 0, condition_dim=-1), V, "condition"),
-        (
-            lambda: random_linear_gaussian(3, 2, 0.5, 0, orthogonal_columns="yes"),
-            T,
-            "orthogonal_columns must be True or False",
-        ),
-        (
-            lambda: random_linear_gaussian(2, 3, 1.0, 0, orthogonal_columns=True),
-            V,
-            "orthogonal columns need latent_dim <= data_dim",
-        ),
+        (lambda: random_linear_gaussian(3, 2, 1, 0, **ORTHOGONAL), T, "orthogonal_"),
+        (lambda: random_linear_gaussian(2, 3, 1, 0, **WIDE), V, "need latent_dim <="),
     ],
     "DigitClassifier.predict": [
         (lambda: CLASSIFIER.predict(DIGITS, 0), V, "batch_size must be >= 1"),
@@ -175,13 +158,13 @@ CASES = {
         (lambda: show_images(DIGITS, 2, row_labels=[*"abc"]), V, "grid has 2 rows"),
         (lambda: show_images(DIGITS, 2, ax="left"), T, "ax must be a matplotlib"),
     ],
-    "animate": [
+    "animate": [  # draw=print is never called: the arguments are refused first
         (lambda: animate("draw", 2, alt="a"), T, "draw must be callable"),
-        (lambda: animate(draw_nothing, 0, alt="a"), V, "frames must be >= 1"),
-        (lambda: animate(draw_nothing, 2, alt=""), V, "alt must describe"),
-        (lambda: animate(draw_nothing, 2, alt="a", dpi=0), V, "dpi must be >= 1"),
-        (lambda: animate(draw_nothing, 2, alt="a", still=2), V, "still must be a"),
-        (lambda: animate(draw_nothing, 2, alt="a", mode="bounce"), V, "mode must"),
+        (lambda: animate(print, 0, alt="a"), V, "frames must be >= 1"),
+        (lambda: animate(print, 2, alt=""), V, "alt must describe"),
+        (lambda: animate(print, 2, alt="a", dpi=0), V, "dpi must be >= 1"),
+        (lambda: animate(print, 2, alt="a", still=2), V, "still must be a"),
+        (lambda: animate(print, 2, alt="a", mode="bounce"), V, "mode must"),
         (lambda: animate(lambda fig: None, 2, alt="a"), T, "must return update"),
     ],
     "Animation": [(lambda: Animation(b"<div>", b"", 1, "a"), T, "html_player")],
