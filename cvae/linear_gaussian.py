@@ -97,9 +97,7 @@ class LinearGaussianModel:
             A, U = _float64("A", self.A, 2), _float64("U", self.U, 2, self.A.shape[1])
             if len(A) != W.shape[1] or len(U) != len(W):
                 shapes = f"W{tuple(W.shape)}, A{tuple(A.shape)}, U{tuple(U.shape)}"
-                raise ValueError(
-                    f"A must be (d, K) and U (D, K) for W (D, d): {shapes}"
-                )
+                raise ValueError(f"A must be (d, K), U (D, K) for W (D, d): {shapes}")
 
     def _check(self, c: Tensor | None, **data: Tensor) -> None:
         """``c`` exactly when the model has a condition, and float64 ``x``, ``c``,
@@ -107,7 +105,7 @@ class LinearGaussianModel:
         if c is not None and self.A is None:
             raise TypeError("c was given, but this model has no condition: leave c out")
         if c is None and self.A is not None:
-            raise TypeError(f"c is required: this model has {self.condition_dim} in c")
+            raise TypeError(f"c is required: this model has K={self.condition_dim}")
         widths = {"x": self.data_dim, "c": self.condition_dim}
         widths |= {"q_mean": self.latent_dim, "q_logvar": self.latent_dim}
         given = {**data} if c is None else {**data, "c": c}

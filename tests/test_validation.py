@@ -108,7 +108,7 @@ CASES = {
         (lambda: model(noise_std=0.0), V, "noise_std must be > 0"),
         (lambda: model(noise_std="0.5"), T, "noise_std must be a number"),
         (lambda: model(A=Q[:2]), V, "give both A and U"),
-        (lambda: model(A=X[:3, :2], U=W), V, r"A must be \(d, K\) and U \(D, K\)"),
+        (lambda: model(A=X[:3, :2], U=W), V, r"A must be \(d, K\), U \(D, K\)"),
     ],
     "LinearGaussianModel methods": [
         (lambda: LINEAR.log_evidence(X[:, :2]), V, "x must have 3 columns"),
@@ -116,7 +116,7 @@ CASES = {
         (lambda: LINEAR.log_evidence(X.float()), T, "x must be float64"),
         (lambda: LINEAR.log_evidence(X.tolist()), T, "x must be a torch.Tensor"),
         (lambda: LINEAR.prior(Q), T, "c was given, but this model has no condition"),
-        (lambda: CONDITIONAL.elbo(X, Q, Q), T, "c is required: this model has 2"),
+        (lambda: CONDITIONAL.elbo(X, Q, Q), T, "c is required: this model has K=2"),
         (lambda: CONDITIONAL.posterior(X, c=Q[:3]), V, r"x\(4, 3\), c\(3, 2\)"),
         (lambda: LINEAR.elbo(X, Q[:3], Q), V, r"batch sizes must match: x\(4, 3\)"),
         (lambda: LINEAR.kl_to_posterior(X, Q, Q * math.nan), V, "q_logvar contains"),
