@@ -1,7 +1,7 @@
 """A small digit classifier: the judge of whether conditioning worked.
 
-Explained in the chapter :chapter:`Generating digits on demand <book/cvae_labels>` (see its
-section *Does conditioning work?*) and reused to read the completions of the
+Explained in the chapter :chapter:`Generating digits on demand <book/cvae_labels>` (see
+its section *Does conditioning work?*) and reused to read the completions of the
 structured-prediction chapter.
 """
 
@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvae import contracts
-from cvae.checks import checked
-from cvae.data import NUM_CLASSES
+from cvae.checks import check_positive_int
+from cvae.data import NUM_CLASSES, check_images, check_labels
 
 
 class DigitClassifier(nn.Module):
@@ -37,24 +36,21 @@ class DigitClassifier(nn.Module):
         )
         self.readout = nn.Linear(32 * 7 * 7, NUM_CLASSES)
 
-    @checked(contracts.digit_classifier_forward)
     def forward(self, images: Tensor) -> Tensor:
-        """Class logits ``(B, 10)`` for images ``(B, 1, 28, 28)`` with pixels in [0, 1]."""
+        """Class logits ``(B, 10)`` of images ``(B, 1, 28, 28)``, pixels in [0, 1]."""
         return self.readout(self.features(images))
 
-    @checked(contracts.digit_classifier_loss_terms)
     def loss_terms(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """Per-example cross-entropy and 0/1 error."""
         logits = self(images)
-        return {
-            "loss": F.cross_entropy(logits, labels, reduction="none"),
-            "error": (logits.argmax(1) != labels).float(),
-        }
+        loss = F.cross_entropy(logits, labels, reduction="none")
+        return {"loss": loss, "error": (logits.argmax(1) != labels).float()}
 
-    @checked(contracts.digit_classifier_predict)
     @torch.no_grad()
     def predict(self, images: Tensor, batch_size: int = 1000) -> Tensor:
         """Most probable class of each image, in evaluation mode."""
+        check_images("images", images)
+        check_positive_int("batch_size", batch_size)
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
@@ -64,8 +60,10 @@ class DigitClassifier(nn.Module):
         return labels
 
 
-@checked(contracts.agreement)
 def agreement(predicted: Tensor, labels: Tensor) -> float:
-    """Fraction of ``predicted`` classes equal to ``labels`` (accuracy, or the rate at which
-    generated digits are recognised as the class they were conditioned on)."""
+    """Fraction of ``predicted`` classes equal to ``labels`` (accuracy, or the rate at
+    which generated digits are recognised as the class they were conditioned on)."""
+    check_labels("predicted", predicted)
+    if not len(check_labels("labels", labels, count=len(predicted))):
+        raise ValueError("labels is empty: there is no agreement to measure")
     return float((predicted.cpu() == labels.cpu()).float().mean())

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from cvae import contracts
-from cvae.checks import checked
+from cvae.checks import check_same_shape
 from cvae.distributions import bernoulli_log_likelihood
 
 
-@checked(contracts.elbo_terms)
 def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
     r"""Package the per-example terms of an ELBO for training and reporting.
 
     .. math::
 
-        \mathrm{ELBO} = \underbrace{\mathbb E_q[\log p(x \mid z)]}_{\text{reconstruction}}
+        \mathrm{ELBO}
+        = \underbrace{\mathbb E_q[\log p(x \mid z)]}_{\text{reconstruction}}
         - \underbrace{\mathrm{KL}(q \,\|\, p)}_{\text{kl}}
 
     The expectation is estimated with the one reparameterized sample whose ``logits``
@@ -28,5 +27,7 @@ def elbo_terms(logits: Tensor, target: Tensor, kl: Tensor) -> dict[str, Tensor]:
     ELBO; all values are per example, in nats, summed over pixels and latent units.
     """
     reconstruction = bernoulli_log_likelihood(logits, target)
+    # A KL of another shape would broadcast into a wrong ELBO without an error.
+    check_same_shape(("reconstruction", "kl"), (reconstruction, kl))
     elbo = reconstruction - kl
     return {"loss": -elbo, "reconstruction": reconstruction, "kl": kl, "elbo": elbo}

@@ -1,5 +1,5 @@
-"""Figures every chapter draws: grids of digits, the networks of the structured CVAE, and
-animations (frames embedded in the page, played without a kernel).
+"""Figures every chapter draws: grids of digits, the networks of the structured CVAE,
+and animations (frames embedded in the page, played without a kernel).
 
 Used from the chapter :chapter:`The VAE on MNIST <book/vae>` onwards.
 """
@@ -16,7 +16,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from cvae.checks import check_positive_float, check_positive_int, check_range, check_tensor
+from cvae.checks import (
+    check_positive_float,
+    check_positive_int,
+    check_range,
+    check_tensor,
+)
 
 
 def image_grid(images: Tensor, columns: int, padding: int = 2) -> Tensor:
@@ -27,7 +32,8 @@ def image_grid(images: Tensor, columns: int, padding: int = 2) -> Tensor:
     """
     check_tensor("images", images, ndim=4, floating=True, finite=False)
     if images.shape[1] != 1:
-        raise ValueError(f"images must have one channel, shape (N, 1, H, W), got {tuple(images.shape)}")
+        shape = tuple(images.shape)
+        raise ValueError(f"images must have one channel, (N, 1, H, W), got {shape}")
     check_range("images", images, 0.0, 1.0)  # one reduction; refuses NaN and inf too
     check_positive_int("columns", columns)
     check_positive_int("padding", padding, minimum=0)
@@ -36,32 +42,41 @@ def image_grid(images: Tensor, columns: int, padding: int = 2) -> Tensor:
     cell_h, cell_w = height + padding, width + padding
     grid = torch.ones(rows * cell_h + padding, columns * cell_w + padding)
     for index, image in enumerate(images.detach().cpu()):
-        top, left = padding + (index // columns) * cell_h, padding + (index % columns) * cell_w
+        top = padding + (index // columns) * cell_h
+        left = padding + (index % columns) * cell_w
         grid[top : top + height, left : left + width] = 1.0 - image[0]
     return grid
 
 
-def show_images(images: Tensor, columns: int, ax=None, title: str = "", row_labels: list[str] | None = None):
-    """Draw digits (pixel values in [0, 1], dark ink on white) on a matplotlib axis."""
+def show_images(images: Tensor, columns: int, ax=None, title="", row_labels=None):
+    """Draw digits (pixel values in [0, 1], dark ink on white) on a matplotlib axis,
+    with a ``title`` and a list of ``row_labels`` (str, one per row) if given."""
     import matplotlib.pyplot as plt
 
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {type(title).__name__}")
     grid = image_grid(images, columns)
     if row_labels is not None:
-        if not isinstance(row_labels, (list, tuple)) or not all(isinstance(label, str) for label in row_labels):
-            raise TypeError(f"row_labels must be a list of str, one per row of the grid, got {row_labels!r}")
+        if not isinstance(row_labels, (list, tuple)) or not all(
+            isinstance(label, str) for label in row_labels
+        ):
+            want = "a list of str, one per row of the grid"
+            raise TypeError(f"row_labels must be {want}, got {row_labels!r}")
         rows = -(-len(images) // columns)
         if len(row_labels) > rows:
-            raise ValueError(f"row_labels has {len(row_labels)} entries but the grid has {rows} rows")
+            got = f"{len(row_labels)} entries but the grid has {rows} rows"
+            raise ValueError(f"row_labels has {got}")
     if ax is not None and not hasattr(ax, "imshow"):
-        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+        raise TypeError(
+            f"ax must be a matplotlib Axes or None, got {type(ax).__name__}"
+        )
     ax = ax or plt.gca()
     ax.imshow(grid.numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([])
     if row_labels:
         height = images.shape[2] + 2
-        ax.set_yticks([2 + height * i + images.shape[2] / 2 for i in range(len(row_labels))], row_labels)
+        ticks = [2 + height * i + images.shape[2] / 2 for i in range(len(row_labels))]
+        ax.set_yticks(ticks, row_labels)
     else:
         ax.set_yticks([])
     if title:
@@ -69,7 +84,7 @@ def show_images(images: Tensor, columns: int, ax=None, title: str = "", row_labe
     return ax
 
 
-# The three networks of the structured CVAE: (formula, centre) in a panel's axes coordinates.
+# The three networks of the structured CVAE: (formula, centre) in axes coordinates.
 _NETWORKS = {
     "recognition": (r"$q(z \mid x, y)$", (0.36, 0.78)),
     "prior": (r"$p(z \mid x)$", (0.36, 0.26)),
@@ -79,14 +94,21 @@ _BOX = (0.26, 0.18)  # width, height
 # The arrows of each path, between named points (networks, or the variables below).
 _POINTS = {"x": (0.05, 0.26), "y": (0.05, 0.78), "z": (0.60, 0.52), "out": (0.85, 0.88)}
 _PATHS = {
-    "training": [("y", "recognition"), ("x", "recognition"), ("x", "prior"), ("recognition", "z"),
-                 ("z", "generation"), ("generation", "out")],
-    "test": [("x", "prior"), ("prior", "z"), ("z", "generation"), ("generation", "out")],
+    "training": [("y", "recognition"), ("x", "recognition"), ("x", "prior")]
+    + [("recognition", "z"), ("z", "generation"), ("generation", "out")],
+    "test": [
+        ("x", "prior"),
+        ("prior", "z"),
+        ("z", "generation"),
+        ("generation", "out"),
+    ],
 }
+_OUTPUTS = {"training": r"$\log p(y \mid x, z)$", "test": r"$y \sim p(y \mid x, z)$"}
 
 
 def cvae_networks_figure(width: float = 7.5):
-    """Draw the structured CVAE's three networks, with the training path beside the test path.
+    """Draw the structured CVAE's three networks, the training path beside the test
+    path.
 
     Left, training: the recognition network :math:`q(z \\mid x, y)` sees the input and
     the true output, its code :math:`z` goes to the generation network, and the KL term
@@ -100,45 +122,56 @@ def cvae_networks_figure(width: float = 7.5):
 
     check_positive_float("width", width)
     fig, axes = plt.subplots(1, 2, figsize=(width, 0.42 * width), facecolor="white")
-    for ax, (path, colour) in zip(axes, (("training", "tab:blue"), ("test", "tab:orange"))):
-        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"{path}: " + ("y known" if path == "training" else "y unknown"))
+    panels = (("training", "tab:blue"), ("test", "tab:orange"))
+    for ax, (path, colour) in zip(axes, panels, strict=True):
+        known = "y known" if path == "training" else "y unknown"
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"{path}: {known}")
         ax.set_axis_off()
         used = {end for arrow in _PATHS[path] for end in arrow} | {"x"}
         for name, (formula, (cx, cy)) in _NETWORKS.items():
             grey = name not in used
-            box = FancyBboxPatch((cx - _BOX[0] / 2, cy - _BOX[1] / 2), *_BOX, boxstyle="round,pad=0.01",
-                                 facecolor="white", edgecolor="0.75" if grey else colour, linewidth=1.6,
-                                 label=f"{name} network")
-            ax.add_patch(box)
-            ax.text(cx, cy, f"{name}\n{formula}", ha="center", va="center", fontsize=9,
-                    color="0.6" if grey else "black")
-        outputs = {"training": r"$\log p(y \mid x, z)$", "test": r"$y \sim p(y \mid x, z)$"}
-        labels = {"x": "$x$", "y": "$y$" if path == "training" else "$y$ ?", "z": "$z$", "out": outputs[path]}
+            box = {"boxstyle": "round,pad=0.01", "facecolor": "white", "linewidth": 1.6}
+            box |= {"edgecolor": "0.75" if grey else colour, "label": f"{name} network"}
+            corner = (cx - _BOX[0] / 2, cy - _BOX[1] / 2)
+            ax.add_patch(FancyBboxPatch(corner, *_BOX, **box))
+            text = {"ha": "center", "va": "center", "fontsize": 9}
+            ax.text(
+                cx, cy, f"{name}\n{formula}", color="0.6" if grey else "black", **text
+            )
+        y = "$y$" if path == "training" else "$y$ ?"
+        labels = {"x": "$x$", "y": y, "z": "$z$", "out": _OUTPUTS[path]}
         for name, (px, py) in _POINTS.items():
-            ax.text(px, py, labels[name], ha="center", va="center", fontsize=10,
-                    color="black" if name in used else "0.6")
-        arrow = {"arrowstyle": "-|>", "color": colour, "lw": 1.3, "shrinkA": 0, "shrinkB": 0}
+            colour_of_text = "black" if name in used else "0.6"
+            text = {"ha": "center", "va": "center", "fontsize": 10}
+            ax.text(px, py, labels[name], color=colour_of_text, **text)
+        arrow = {"arrowstyle": "-|>", "color": colour, "lw": 1.3}
+        arrow |= {"shrinkA": 0, "shrinkB": 0}
         for start, end in _PATHS[path]:
-            ax.annotate("", xy=_anchor(end, start), xytext=_anchor(start, end), arrowprops=arrow)
+            ends = {"xy": _anchor(end, start), "xytext": _anchor(start, end)}
+            ax.annotate("", arrowprops=arrow, **ends)
         # x also enters the generation network: along the bottom of the panel.
         (x0, y0), (gx, gy) = _POINTS["x"], _NETWORKS["generation"][1]
         ax.plot([x0, x0, gx], [y0 - 0.06, 0.04, 0.04], color=colour, lw=1.3)
-        ax.annotate("", xy=(gx, gy - _BOX[1] / 2 - 0.01), xytext=(gx, 0.04), arrowprops=arrow)
+        ends = {"xy": (gx, gy - _BOX[1] / 2 - 0.01), "xytext": (gx, 0.04)}
+        ax.annotate("", arrowprops=arrow, **ends)
         if path == "training":
             kl_x = _NETWORKS["prior"][1][0] + 0.04
-            ax.annotate("", xy=(kl_x, 0.68), xytext=(kl_x, 0.36),
-                        arrowprops={"arrowstyle": "<|-|>", "color": "0.3", "lw": 1.0, "linestyle": "--"})
+            kl = {"arrowstyle": "<|-|>", "color": "0.3", "lw": 1.0, "linestyle": "--"}
+            ax.annotate("", xy=(kl_x, 0.68), xytext=(kl_x, 0.36), arrowprops=kl)
             ax.text(kl_x + 0.02, 0.52, "KL", fontsize=9, color="0.3", va="center")
     fig.tight_layout()
     return fig
 
 
 def _anchor(name: str, towards: str) -> tuple[float, float]:
-    """Where an arrow between two named points starts or ends: a box's edge, or next to a variable."""
+    """Where an arrow between two named points starts or ends: a box's edge, or next
+    to a variable."""
     (x, y), (tx, ty) = _centre(name), _centre(towards)
-    half_w, half_h = (_BOX[0] / 2 + 0.01, _BOX[1] / 2 + 0.01) if name in _NETWORKS else (0.04, 0.05)
+    box = (_BOX[0] / 2 + 0.01, _BOX[1] / 2 + 0.01)
+    half_w, half_h = box if name in _NETWORKS else (0.04, 0.05)
     dx, dy = tx - x, ty - y
-    scale = min(half_w / abs(dx) if dx else float("inf"), half_h / abs(dy) if dy else float("inf"))
+    inf = float("inf")
+    scale = min(half_w / abs(dx) if dx else inf, half_h / abs(dy) if dy else inf)
     return x + dx * scale, y + dy * scale
 
 
@@ -146,7 +179,7 @@ def _centre(name: str) -> tuple[float, float]:
     return _NETWORKS[name][1] if name in _NETWORKS else _POINTS[name]
 
 
-# ------------------------------------------------------------------------------ animations
+# --------------------------------------------------------------------------- animations
 
 # matplotlib's player (Animation.to_jshtml) takes its button icons from a web font on a
 # CDN; the book's pages work offline, so the icons become plain characters (each button
@@ -176,14 +209,11 @@ class Animation:
     Built by :func:`animate`.
     """
 
-    def __init__(self, html_player: str, still_png: bytes, frames: int, alt: str) -> None:
+    def __init__(self, html_player: str, still_png: bytes, frames: int, alt: str):
         if not isinstance(html_player, str) or not isinstance(still_png, bytes):
             raise TypeError("html_player must be a str and still_png bytes")
-        check_positive_int("frames", frames)
-        self.html = html_player
-        self.png = still_png
-        self.frames = frames
-        self.alt = alt
+        self.frames = check_positive_int("frames", frames)
+        self.html, self.png, self.alt = html_player, still_png, alt
 
     @property
     def html_bytes(self) -> int:
@@ -191,11 +221,8 @@ class Animation:
         return len(self.html.encode("utf-8"))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        return {
-            "text/html": self.html,
-            "image/png": base64.b64encode(self.png).decode("ascii"),
-            "text/plain": repr(self),
-        }
+        png = base64.b64encode(self.png).decode("ascii")
+        return {"text/html": self.html, "image/png": png, "text/plain": repr(self)}
 
     def __repr__(self) -> str:
         return f"<Animation of {self.frames} frames: {self.alt}>"
@@ -216,73 +243,78 @@ def animate(
     """Draw an animation of ``frames`` frames and return it as an :class:`Animation`.
 
     ``draw(fig)`` draws the first picture on a new figure of ``figsize`` inches and
-    returns ``update(i)``, which changes the figure to frame ``i`` (``0 <= i < frames``).
-    The frames are PNG images at ``dpi`` dots per inch, shown every ``interval`` ms;
-    ``mode`` is what the player does at the last frame (``"loop"``, ``"once"`` or
-    ``"reflect"``, back and forth). Frame ``still`` is also stored as the still image,
-    at ``still_dpi``. ``alt`` describes the animation for readers who cannot see it. The
-    figure is closed, so no static copy of it is shown. The HTML depends only on the
-    frames and ``alt`` (its element ids are a digest of them, not random).
+    returns ``update(i)``, which changes the figure to frame ``i``
+    (``0 <= i < frames``). The frames are PNG images at ``dpi`` dots per inch, shown
+    every ``interval`` ms; ``mode`` is what the player does at the last frame
+    (``"loop"``, ``"once"`` or ``"reflect"``, back and forth). Frame ``still`` is also
+    stored as the still image, at ``still_dpi``. ``alt`` describes the animation for
+    readers who cannot see it. The figure is closed, so no static copy of it is shown.
+    The HTML depends only on the frames and ``alt`` (its element ids are a digest of
+    them, not random).
     """
     import matplotlib as mpl
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
 
     if not callable(draw):
-        raise TypeError(f"draw must be callable, draw(fig) -> update(i), got {type(draw).__name__}")
-    check_positive_int("frames", frames)
+        got = type(draw).__name__
+        raise TypeError(f"draw must be callable, draw(fig) -> update(i), got {got}")
+    for name, value in (("frames", frames), ("dpi", dpi), ("still_dpi", still_dpi)):
+        check_positive_int(name, value)
+    check_positive_int("interval", interval)
     if not isinstance(alt, str) or not alt.strip():
         raise ValueError("alt must describe the animation (a non-empty str)")
-    check_positive_int("dpi", dpi)
-    check_positive_int("still_dpi", still_dpi)
-    check_positive_int("interval", interval)
     if not isinstance(still, int) or not 0 <= still < frames:
         raise ValueError(f"still must be a frame index in [0, {frames}), got {still!r}")
     if mode not in ("loop", "once", "reflect"):
         raise ValueError(f"mode must be 'loop', 'once' or 'reflect', got {mode!r}")
-    with mpl.rc_context({"animation.frame_format": "png", "animation.embed_limit": 20.0,
-                         "savefig.facecolor": "white"}):
+    settings = {"animation.frame_format": "png", "animation.embed_limit": 20.0}
+    with mpl.rc_context(settings | {"savefig.facecolor": "white"}):
         fig = plt.figure(figsize=figsize, dpi=dpi, facecolor="white")
         try:
             update = draw(fig)
             if not callable(update):
-                raise TypeError(f"draw(fig) must return update(i), got {type(update).__name__}")
-            animation = FuncAnimation(fig, update, frames=frames, interval=interval, repeat=mode == "loop")
+                got = type(update).__name__
+                raise TypeError(f"draw(fig) must return update(i), got {got}")
+            timing = {"frames": frames, "interval": interval, "repeat": mode == "loop"}
+            animation = FuncAnimation(fig, update, **timing)
             player = animation.to_jshtml(default_mode=mode)
             update(still)
             buffer = io.BytesIO()
             fig.savefig(buffer, format="png", dpi=still_dpi)
         finally:
             plt.close(fig)
-    return Animation(_self_contained(player, frames, still, alt), buffer.getvalue(), frames, alt)
+    html_player = _self_contained(player, frames, still, alt)
+    return Animation(html_player, buffer.getvalue(), frames, alt)
 
 
 def _self_contained(player: str, frames: int, still: int, alt: str) -> str:
-    """matplotlib's player without the CDN font, with alt text, a still frame and fixed ids."""
+    """matplotlib's player without the CDN font, with alt text, a still frame and
+    fixed ids."""
     embedded = {int(i): data.replace("\\\n", "") for i, data in _FRAME.findall(player)}
     if sorted(embedded) != list(range(frames)):
-        raise RuntimeError(f"the player embeds {len(embedded)} of {frames} frames (animation.embed_limit?)")
+        got = f"{len(embedded)} of {frames} frames (animation.embed_limit?)"
+        raise RuntimeError(f"the player embeds {got}")
     # Frames as 256-colour palette PNGs: a plot has few colours, and this is several
     # times smaller than matplotlib's RGBA frames.
-    small = {i: _palette_png(data) for i, data in embedded.items()}
-    player = _FRAME.sub(lambda m: f'frames[{m.group(1)}] = "{small[int(m.group(1))]}"', player)
-    embedded = small
+    embedded = {i: _palette_png(data) for i, data in embedded.items()}
+    player = _FRAME.sub(lambda m: f'frames[{m[1]}] = "{embedded[int(m[1])]}"', player)
     player = re.sub(r"<link[^>]*font-awesome[^>]*>", "", player)
     for icon, text in _ICONS.items():
-        player = player.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{text}</span>')
+        span = f'<span aria-hidden="true">{text}</span>'
+        player = player.replace(f'<i class="{icon}"></i>', span)
     if "<i class=" in player or re.search(r"https?://", player):
-        raise RuntimeError("matplotlib's player changed: an icon or an outside address is left in it")
+        raise RuntimeError("matplotlib's player changed: an icon or address is left")
     ids = set(re.findall(r"_anim_img([0-9a-f]+)", player))
-    digest = hashlib.sha256((alt + "".join(embedded[i] for i in range(frames))).encode()).hexdigest()[:32]
+    frames_text = "".join(embedded[i] for i in range(frames))
+    digest = hashlib.sha256((alt + frames_text).encode()).hexdigest()[:32]
     for old in ids:
         player = player.replace(old, digest)
-    player = player.replace(
-        f'<img id="_anim_img{digest}">',
-        f'<img id="_anim_img{digest}" class="cvae-animation-frame" alt="{html.escape(alt)}" '
-        f'src="{embedded[still]}" style="max-width: 100%; height: auto;">',
-    )
-    return (f'<div class="cvae-animation" data-frames="{frames}">'
-            + player.strip() + "</div>")
+    image = f'class="cvae-animation-frame" alt="{html.escape(alt)}" '
+    image += f'src="{embedded[still]}" style="max-width: 100%; height: auto;"'
+    image_id = f'<img id="_anim_img{digest}"'
+    player = player.replace(f"{image_id}>", f"{image_id} {image}>")
+    return f'<div class="cvae-animation" data-frames="{frames}">{player.strip()}</div>'
 
 
 def _palette_png(data_uri: str) -> str:

@@ -11,9 +11,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cvae import contracts
-from cvae.checks import checked
-from cvae.data import IMAGE_PIXELS
+from cvae.checks import (
+    check_generator,
+    check_model_input,
+    check_positive_int,
+    check_sizes,
+)
+from cvae.data import IMAGE_PIXELS, check_images
 from cvae.distributions import bernoulli_log_likelihood, gaussian_kl, reparameterize
 from cvae.elbo import elbo_terms
 from cvae.estimators import importance_sampled_log_likelihood
@@ -27,43 +31,50 @@ class VAE(nn.Module):
     :math:`p(x \mid z)` a :class:`~cvae.networks.BernoulliDecoder`.
     """
 
-    @checked(contracts.vae_init)
-    def __init__(self, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256)) -> None:
+    def __init__(self, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256)):
+        check_positive_int("latent_dim", latent_dim)
+        check_sizes("hidden_dims", hidden_dims)
         super().__init__()
         self.latent_dim = latent_dim
         self.encoder = GaussianEncoder(IMAGE_PIXELS, hidden_dims, latent_dim)
         self.decoder = BernoulliDecoder(latent_dim, hidden_dims[::-1])
 
-    @checked(contracts.vae_loss_terms)
     def loss_terms(self, images: Tensor) -> dict[str, Tensor]:
-        """Per-example ELBO terms of binary ``images`` ``(B, 1, 28, 28)``, one sample of z each."""
+        """Per-example ELBO terms of binary ``images`` ``(B, 1, 28, 28)``, one sample of
+        z each."""
         mu, logvar = self.encoder(images)
         z = reparameterize(mu, logvar)
         return elbo_terms(self.decoder(z), images, gaussian_kl(mu, logvar))
 
-    @checked(contracts.vae_reconstruct)
     @torch.no_grad()
     def reconstruct(self, images: Tensor) -> Tensor:
         """Pixel probabilities decoded from the posterior mean of each image."""
+        check_model_input("images", check_images("images", images), self)
         mu, _ = self.encoder(images)
         return torch.sigmoid(self.decoder(mu))
 
-    @checked(contracts.vae_sample)
     @torch.no_grad()
     def sample(self, count: int, generator: torch.Generator | None = None) -> Tensor:
         """Pixel probabilities of ``count`` digits decoded from ``z ~ N(0, I)``."""
+        check_positive_int("count", count)
+        check_generator("generator", generator)  # the codes are drawn on the CPU
         device = next(self.parameters()).device
         z = torch.randn((count, self.latent_dim), generator=generator).to(device)
         return torch.sigmoid(self.decoder(z))
 
-    @checked(contracts.vae_log_likelihood)
     @torch.no_grad()
-    def log_likelihood(self, images: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
-        r"""Importance-sampled :math:`\log p(x)` per image with ``num_samples`` draws from :math:`q(z \mid x)`.
+    def log_likelihood(
+        self, images: Tensor, num_samples: int, generator: torch.Generator | None = None
+    ) -> Tensor:
+        r"""Importance-sampled :math:`\log p(x)` per image with ``num_samples`` draws
+        from :math:`q(z \mid x)`.
 
         See :func:`cvae.estimators.importance_sampled_log_likelihood`; with
         ``num_samples=1`` this is an unbiased estimate of the ELBO.
         """
+        check_model_input("images", check_images("images", images), self)
+        check_positive_int("num_samples", num_samples)
+        check_generator("generator", generator)
         proposal = self.encoder(images)
         return importance_sampled_log_likelihood(
             lambda z: bernoulli_log_likelihood(self.decoder(z), images),
