@@ -1,10 +1,9 @@
-"""The API page (``book/api.md``): cross-references, completeness, class bases.
+"""The API page (``book/api.md``): completeness and class bases.
 
-``{py:func}`cvae.gaussian_kl``` (a name re-exported by ``cvae/__init__.py``) resolves
-to the documented ``cvae.distributions.gaussian_kl``. Every module of the ``cvae``
-package must appear on the API page (``automodule``); a module that does not is a build
-warning. Class bases are shown without ``object`` and without private (``_Name``)
-classes; a class left with no base gets no "Bases:" line at all.
+Every module of the ``cvae`` package must appear on the API page (``automodule``); a
+module that does not is a build warning. Class bases are shown without ``object`` and
+without private (``_Name``) classes; a class left with no base gets no "Bases:" line at
+all.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import importlib
 import pkgutil
 from typing import Any
 
-from docutils import nodes
-from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.ext import autodoc
@@ -51,39 +48,6 @@ class ClassDocumenter(autodoc.ClassDocumenter):
             super().add_line(line, source, *lineno)
 
 
-def resolve_reexport(
-    app: Sphinx,
-    env: BuildEnvironment,
-    node: addnodes.pending_xref,
-    contnode: nodes.Element,
-):
-    """``cvae.gaussian_kl`` -> ``cvae.distributions.gaussian_kl`` (where it is
-    documented)."""
-    if node.get("refdomain") != "py":
-        return None
-    target = node.get("reftarget", "")
-    if not target.startswith(PACKAGE + "."):
-        return None
-    obj: Any = importlib.import_module(PACKAGE)
-    for part in target.split(".")[1:]:
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if not module or not qualname or f"{module}.{qualname}" == target:
-        return None
-    return env.get_domain("py").resolve_xref(
-        env,
-        node["refdoc"],
-        app.builder,
-        node["reftype"],
-        f"{module}.{qualname}",
-        node,
-        contnode,
-    )
-
-
 def check_api_complete(app: Sphinx, env: BuildEnvironment) -> None:
     """Warn about a ``cvae`` module that the API page does not document."""
     documented = set(env.get_domain("py").modules)
@@ -103,5 +67,4 @@ def check_api_complete(app: Sphinx, env: BuildEnvironment) -> None:
 def setup(app: Sphinx) -> None:
     app.add_autodocumenter(ClassDocumenter, override=True)
     app.connect("autodoc-process-bases", public_bases)
-    app.connect("missing-reference", resolve_reexport)
     app.connect("env-check-consistency", check_api_complete)
