@@ -1,17 +1,30 @@
 """The benchmark command: every book model has a row, output as table and JSON, bad options refused.
 
 These tests check what the benchmark measures and reports, never how fast anything is
-(timings belong to ``python -m cvae.bench``, not to the test suite).
+(timings belong to ``python -m cvae.run.bench``, not to the test suite).
 """
 
+import contextlib
 import functools
 import json
+import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
-from cvae import bench
+import cvae.checks
+from cvae.run import bench
+
+
+@pytest.fixture(autouse=True)
+def no_contracts():
+    """Until the merge deletes the argument contracts: they would run inside the timed
+    (and compiled) steps, which fit never checks. Delete this fixture then."""
+    switch = getattr(cvae.checks, "validation", None)
+    with switch(False) if switch else contextlib.nullcontext():
+        yield
 
 
 def test_the_plan_covers_every_model_the_book_trains():
@@ -85,17 +98,24 @@ def test_main_prints_the_table_and_writes_json(monkeypatch, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
 
 
-def test_bad_options_are_refused_by_name(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        bench.main(["--device", "toaster"])
-    assert "--device: 'toaster' is not a device name" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        bench.main(["--json", str(tmp_path / "missing" / "x.json")])
-    assert "--json: the folder" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        bench.main(["--fast"])
-    with pytest.raises(ValueError, match="min_seconds must be > 0"):
-        bench.run(device="cpu", min_seconds=0)
+def test_bad_options_are_refused_by_name_before_measuring(tmp_path, monkeypatch, capsys):
+    def measured(**kwargs):
+        raise AssertionError("the benchmark ran before its options were checked")
+
+    monkeypatch.setattr(bench, "run", measured)
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    unwritable = Path("/sys/kernel") if os.access(read_only, os.W_OK) else read_only
+    for args, error in [
+        (["--device", "toaster"], "--device: 'toaster' is not a device name"),
+        (["--json", str(tmp_path / "missing" / "x.json")], "--json: the folder"),
+        (["--json", str(tmp_path)], "--json: "),
+        (["--json", str(unwritable / "b.json")], "--json: cannot write to the folder"),
+        (["--fast"], "unrecognized arguments: --fast"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            bench.main([*args, "--device", "cpu"] if args[0] == "--json" else args)
+        assert exit_info.value.code == 2 and error in capsys.readouterr().err
 
 
 def test_a_compiled_row_that_cannot_compile_here_is_reported_as_skipped_with_the_reason(monkeypatch):

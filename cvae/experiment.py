@@ -1,0 +1,510 @@
+r"""The quadrant experiment of Sohn et al.: four models, 1 to 3 given quadrants, :math:`-\log p(y \mid x)` of each.
+
+Explained in the chapter :chapter:`Structured output prediction: completing digits
+<book/quadrants>`, which calls :func:`run_quadrant_experiment` with a small budget and
+several random seeds; ``python -m cvae.run`` (:mod:`cvae.run.cli`) runs it with a large
+one, resumable, writing ``results.csv`` (read back with :func:`read_results`).
+
+For each random seed and number of given quadrants it trains the
+:class:`~cvae.structured.Baseline` first and then the CVAE, the GSNN and the hybrid
+(:class:`~cvae.structured.StructuredCVAE` with ``alpha`` 1, 0 and ``hybrid_alpha``) on
+top of it, and estimates the negative conditional log-likelihood on the test digits
+(and, for the models with a recognition network, the test KL and the active latent
+units). With a checkpoint folder each model is saved after training and loaded, not
+retrained, when its checkpoint exists; a model whose training blew up is not saved.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from cvae.checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_seed,
+    check_sizes,
+)
+from cvae.data import (
+    Batches,
+    DataUnavailableError,
+    DigitData,
+    binarize,
+    load_digits,
+    split_validation,
+)
+from cvae.distributions import gaussian_kl, standardize
+from cvae.estimators import count_active_units
+from cvae.quadrants import check_num_given, split_quadrants
+from cvae.run.checkpoints import load_checkpoint, save_checkpoint
+from cvae.settings import DATA_SOURCES, seed_everything, training_device
+from cvae.structured import (
+    GSNN_OBJECTIVES,
+    Baseline,
+    StructuredCVAE,
+    negative_conditional_log_likelihood,
+)
+from cvae.training import PRECISIONS, History, TrainingDiverged, fit
+
+MODELS = ("baseline", "cvae", "gsnn", "hybrid")
+# Settings that change what a trained model is: a checkpoint made with other values is refused.
+TRAINING_SETTINGS = (
+    *("data", "limit", "epochs", "batch_size", "learning_rate", "patience"),
+    *("validation_fraction", "seed", "precision"),
+)
+
+
+@dataclass(frozen=True)
+class QuadrantConfig:
+    """Every setting of the experiment; the defaults are the chapter's small budget.
+
+    Attributes:
+        data: ``"sample"`` or ``"mnist"`` (see :func:`cvae.data.load_digits`).
+        limit: use only the first ``limit`` training and test digits (quick checks).
+        epochs, batch_size, learning_rate, patience: passed to :func:`cvae.training.fit`
+            (``patience=None``: no early stopping).
+        hidden_dims, latent_dim: the MLPs of every network and the size of :math:`z`.
+        hybrid_alpha: :math:`\\alpha` of the hybrid model.
+        num_particles: :math:`L`, the prior samples of the GSNN term.
+        gsnn_objective: the GSNN term of the GSNN and the hybrid: ``"mean_log"``, Sohn
+            et al.'s mean of log-likelihoods, or ``"log_mean"``, the logarithm of the mean
+            (see :class:`~cvae.structured.StructuredCVAE`).
+        num_samples: :math:`S`, the samples of the likelihood estimators.
+        validation_fraction: share of the training digits held out for early stopping.
+        seed: seeds every model's initialization, training and evaluation.
+        precision: ``"fp32"`` or ``"bf16"`` matrix products in training
+            (:func:`cvae.training.autocast`; see the Performance appendix).
+    """
+
+    data: str = "sample"
+    limit: int | None = None
+    epochs: int = 20
+    batch_size: int = 100
+    learning_rate: float = 3e-3
+    patience: int | None = 5
+    hidden_dims: tuple[int, ...] = (256, 256)
+    latent_dim: int = 32
+    hybrid_alpha: float = 0.5
+    num_particles: int = 5
+    gsnn_objective: str = "mean_log"
+    num_samples: int = 100
+    validation_fraction: float = 0.1
+    seed: int = 0
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        """Check every setting and keep the checked, plain Python value (a NumPy learning
+        rate becomes a float), as checkpoints store them."""
+        alpha = check_positive_float("hybrid_alpha", self.hybrid_alpha, allow_zero=True)
+        fraction = check_positive_float("validation_fraction", self.validation_fraction)
+        if alpha > 1:
+            raise ValueError(
+                f"hybrid_alpha must be in [0, 1] (1: CVAE, 0: GSNN), got {alpha}"
+            )
+        if fraction >= 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+        checked = {
+            "data": check_choice("data", self.data, DATA_SOURCES),
+            "limit": None
+            if self.limit is None
+            else check_positive_int("limit", self.limit, minimum=20),
+            "epochs": check_positive_int("epochs", self.epochs),
+            "batch_size": check_positive_int("batch_size", self.batch_size),
+            "learning_rate": check_positive_float("learning_rate", self.learning_rate),
+            "patience": None
+            if self.patience is None
+            else check_positive_int("patience", self.patience),
+            "hidden_dims": tuple(check_sizes("hidden_dims", self.hidden_dims)),
+            "latent_dim": check_positive_int("latent_dim", self.latent_dim),
+            "hybrid_alpha": alpha,
+            "num_particles": check_positive_int("num_particles", self.num_particles),
+            "gsnn_objective": check_choice(
+                "gsnn_objective", self.gsnn_objective, GSNN_OBJECTIVES
+            ),
+            "num_samples": check_positive_int("num_samples", self.num_samples),
+            "validation_fraction": fraction,
+            "seed": check_seed("seed", self.seed),
+            "precision": check_choice("precision", self.precision, PRECISIONS),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def as_dict(self) -> dict:
+        """Plain types only (lists, not tuples), as stored in checkpoints."""
+        return {**asdict(self), "hidden_dims": list(self.hidden_dims)}
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The experiment's digits (grey levels, as loaded): training, validation and test splits."""
+
+    source: str
+    train_images: Tensor
+    train_labels: Tensor
+    validation_images: Tensor
+    validation_labels: Tensor
+    test_images: Tensor
+    test_labels: Tensor
+
+    def __str__(self) -> str:
+        return (
+            f"data: {self.source!r}: {len(self.train_images):,} training, "
+            f"{len(self.validation_images):,} validation and {len(self.test_images):,} test digits"
+        )
+
+
+def load_experiment_digits(
+    config: QuadrantConfig, data: DigitData | None = None
+) -> Digits:
+    """Load ``config.data`` (unless given), keep the first ``config.limit`` digits and hold
+    out the validation split, drawn with ``config.seed``."""
+    data = data if data is not None else load_digits(config.data)
+    train = data.train_images[: config.limit], data.train_labels[: config.limit]
+    test = data.test_images[: config.limit], data.test_labels[: config.limit]
+    held_out = round(len(train[0]) * config.validation_fraction)
+    if not 0 < held_out < len(train[0]) or not len(test[0]):
+        raise DataUnavailableError(
+            f"the {data.source!r} data hold {len(train[0]):,} training and {len(test[0]):,} test "
+            f"digits: too few for this experiment, which holds out {config.validation_fraction:g} "
+            "of the training digits for validation and needs test digits"
+        )
+    train, validation = split_validation(
+        *train, config.validation_fraction, seed=config.seed
+    )
+    return Digits(data.source, *train, *validation, *test)
+
+
+def quadrant_split(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
+    """Binarize grey-level digits (threshold 0.5) and split them: ``(inputs, targets)``."""
+    return split_quadrants(binarize(images), num_given)
+
+
+def build_model(
+    kind: str, num_given: int, config: QuadrantConfig, baseline: Baseline | None = None
+) -> nn.Module:
+    """A fresh, untrained model of ``kind`` (one of ``MODELS``); the latent models are
+    built on the trained ``baseline``."""
+    if kind == "baseline":
+        return Baseline(num_given, config.hidden_dims)
+    alpha = {"cvae": 1.0, "gsnn": 0.0, "hybrid": config.hybrid_alpha}[kind]
+    return StructuredCVAE(
+        num_given,
+        baseline,
+        alpha=alpha,
+        latent_dim=config.latent_dim,
+        hidden_dims=config.hidden_dims,
+        # The CVAE has no GSNN term: its checkpoints serve runs of any objective and particle count.
+        num_particles=config.num_particles
+        if alpha < 1
+        else QuadrantConfig.num_particles,
+        gsnn_objective=config.gsnn_objective if alpha < 1 else GSNN_OBJECTIVES[0],
+    )
+
+
+@dataclass
+class TrainedModel:
+    """A trained (or resumed) model with its learning curves."""
+
+    kind: str
+    num_given: int
+    model: nn.Module
+    history: History
+    resumed: bool = False
+
+
+def train_model(
+    kind: str,
+    num_given: int,
+    digits: Digits,
+    config: QuadrantConfig,
+    *,
+    baseline: Baseline | None = None,
+    checkpoint_dir: str | Path | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainedModel:
+    """Train one model with :func:`cvae.training.fit`, or load it from its checkpoint.
+
+    Everything random (initialization, batches, sampling) is seeded with ``config.seed``.
+    With ``checkpoint_dir`` a model whose checkpoint ``<kind>-q<num_given>-s<seed>.pt``
+    exists is loaded instead (refused if another architecture or other
+    ``TRAINING_SETTINGS`` made it); a trained one is saved there, unless its best
+    validation loss is more than twice its untrained loss: a finite blow-up (far too
+    large a learning rate), refused with :class:`~cvae.training.TrainingDiverged`.
+    """
+    device = training_device(device)
+    seed_everything(config.seed)
+    model = build_model(
+        check_choice("kind", kind, MODELS), check_num_given(num_given), config, baseline
+    )
+    name = f"{kind}, {num_given} given quadrant(s), seed {config.seed}"
+    path = (
+        checkpoint_dir
+        and Path(checkpoint_dir) / f"{kind}-q{num_given}-s{config.seed}.pt"
+    )
+    if path and path.exists():
+        stored = load_checkpoint(
+            path, model, config=config.as_dict(), settings=TRAINING_SETTINGS
+        )
+        log(f"resumed {name}, from {path} (not retrained)")
+        return TrainedModel(
+            kind,
+            num_given,
+            model.to(device),
+            History.from_dict(stored["history"]),
+            True,
+        )
+    train = quadrant_split(digits.train_images, num_given)
+    validation = quadrant_split(digits.validation_images, num_given)
+    history = fit(
+        model,
+        Batches(*train, batch_size=config.batch_size, shuffle=True, seed=config.seed),
+        Batches(*validation, batch_size=500),
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        patience=config.patience,
+        precision=config.precision,
+        seed=config.seed,
+        device=device,
+        progress=progress,
+        description=name,
+    )
+    log(f"trained {name}: {history.epochs} epochs in {history.seconds:.0f} s")
+    if path:
+        best, untrained = (
+            history.validation["loss"][history.best_epoch - 1],
+            history.first_loss,
+        )
+        if best > untrained + abs(untrained):
+            raise TrainingDiverged(
+                f"{path} not written: the best validation loss, {best:.4g}, is more than twice "
+                f"the untrained model's ({untrained:.4g}): training blew up. Try a smaller "
+                "learning rate"
+            )
+        save_checkpoint(
+            path, model, config=config.as_dict(), history=history.as_dict(), kind=kind
+        )
+    return TrainedModel(kind, num_given, model, history)
+
+
+def evaluate_model(
+    model: nn.Module, inputs: Tensor, targets: Tensor, config: QuadrantConfig
+) -> dict[str, float]:
+    r"""Mean :math:`-\log p(y \mid x)` (nats per image) of ``model`` on a test split, and its latent code.
+
+    ``nll_importance`` and ``nll_monte_carlo`` are the two estimators with ``S =
+    config.num_samples``; ``nll`` is the number the paper's table reports: exact for the
+    baseline, importance-sampled for the models with a recognition network, Monte Carlo
+    from the prior for the GSNN (which has none). ``kl`` and ``active_units`` are those
+    of :func:`latent_summary`. Missing values are NaN.
+    """
+
+    def mean(estimator: str) -> float:
+        return float(
+            negative_conditional_log_likelihood(
+                model,
+                inputs,
+                targets,
+                estimator=estimator,
+                num_samples=config.num_samples,
+                seed=config.seed,
+            ).mean()
+        )
+
+    if isinstance(model, Baseline):
+        exact = mean("importance")
+        return {
+            **{
+                "nll": exact,
+                "estimator": "exact",
+                "nll_importance": exact,
+                "nll_monte_carlo": exact,
+            },
+            **{"kl": math.nan, "active_units": math.nan},
+        }
+    monte_carlo = mean("monte_carlo")
+    latent = latent_summary(model, inputs, targets)
+    if model.recognition_net is None:
+        return {"nll": monte_carlo, "estimator": "monte_carlo", "nll_importance": math.nan,
+                "nll_monte_carlo": monte_carlo, **latent}  # fmt: skip
+    importance = mean("importance")
+    return {"nll": importance, "estimator": "importance", "nll_importance": importance,
+            "nll_monte_carlo": monte_carlo, **latent}  # fmt: skip
+
+
+@torch.no_grad()
+def latent_summary(
+    model: StructuredCVAE, inputs: Tensor, targets: Tensor, batch_size: int = 500
+) -> dict[str, float]:
+    r"""The mean test :math:`\mathrm{KL}(q(z \mid x, y) \,\|\, p(z \mid x))` and the active units of ``q``.
+
+    ``active_units`` is Burda et al.'s count (:func:`cvae.estimators.count_active_units`):
+    the units whose mean :math:`\mathbb E_q[z_u]` varies across the test pairs by more
+    than 0.01. With a prior that depends on :math:`x` a unit can pass it by following the
+    prior's mean, which carries nothing about :math:`y` beyond :math:`x`;
+    ``active_units_vs_prior`` therefore counts the same on the means measured from the
+    prior in its own standard deviations, :math:`(\mathbb E_q[z_u] - \mu_{p,u}(x)) /
+    \sigma_{p,u}(x)`: zero for a unit whose posterior is its prior. All three are NaN
+    for a GSNN, which has no recognition network :math:`q`.
+    """
+    if model.recognition_net is None:
+        return {
+            "kl": math.nan,
+            "active_units": math.nan,
+            "active_units_vs_prior": math.nan,
+        }
+    device = next(model.parameters()).device
+    kls, means, standardized = [], [], []
+    for x, y in zip(inputs.split(batch_size), targets.split(batch_size)):
+        x, y = x.to(device), y.to(device)
+        (mu_q, logvar_q), (mu_p, logvar_p) = model.recognize(x, y), model.prior(x)
+        kls.append(gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).cpu())
+        means.append(mu_q.cpu())
+        standardized.append(standardize(mu_q, (mu_p, logvar_p)).cpu())
+    return {
+        "kl": float(torch.cat(kls).mean()),
+        "active_units": float(count_active_units(torch.cat(means))),
+        "active_units_vs_prior": float(count_active_units(torch.cat(standardized))),
+    }
+
+
+@dataclass
+class ExperimentResult:
+    """What :func:`run_quadrant_experiment` returns: a row per model, quadrant count and
+    seed, and the models. ``digits`` are those of the first seed (the test digits are
+    the same for every seed; the validation split is drawn with each)."""
+
+    config: QuadrantConfig
+    digits: Digits
+    seeds: list[int] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+    models: dict[tuple[str, int, int], TrainedModel] = field(default_factory=dict)
+
+    def model(self, kind: str, num_given: int, seed: int | None = None) -> nn.Module:
+        """The trained model of ``kind`` for ``num_given`` and ``seed`` (default: the first)."""
+        return self.models[
+            (kind, num_given, self.seeds[0] if seed is None else seed)
+        ].model
+
+    def values(self, kind: str, num_given: int, column: str = "nll") -> list[float]:
+        """One ``column`` of the rows of ``kind`` and ``num_given``: a value per seed, in seed order."""
+        rows = {(r["model"], r["num_given"], r["seed"]): r for r in self.rows}
+        return [rows[kind, num_given, seed][column] for seed in self.seeds]
+
+
+def check_runs(
+    quadrants: Sequence[int], seeds: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """Require 1, 2 and/or 3 given quadrants and at least one seed in ``[0, 2**63)``, each once."""
+    checked = [check_num_given(k) for k in quadrants]
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(
+            f"quadrants must list 1, 2 and/or 3 once each, got {list(quadrants)}"
+        )
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
+    seeds = [
+        check_seed(f"seeds[{position}]", seed) for position, seed in enumerate(seeds)
+    ]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must list at least one seed, each once, got {seeds}")
+    return checked, seeds
+
+
+def run_quadrant_experiment(
+    config: QuadrantConfig | None = None,
+    quadrants: Sequence[int] = (1, 2, 3),
+    *,
+    seeds: Sequence[int] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    on_row: Callable[[list[dict]], None] | None = None,
+) -> ExperimentResult:
+    """Train and evaluate the four models for each number of given quadrants and each seed.
+
+    For each seed (default: ``config.seed`` alone) and ``num_given``: the baseline first,
+    then the CVAE, the GSNN and the hybrid, each evaluated on the test digits right after
+    training (:func:`evaluate_model`). A seed seeds everything random of its runs: the
+    validation split, the initializations, the batches and the estimates. Checkpoints
+    as :func:`train_model` with ``checkpoint_dir``; ``on_row`` gets the rows so far
+    after every model (the command line writes them).
+    """
+    config = config or QuadrantConfig()
+    quadrants, seeds = check_runs(quadrants, [config.seed] if seeds is None else seeds)
+    device = training_device(device)
+    data = load_digits(config.data)
+    result = None
+    for seed in seeds:
+        run = replace(config, seed=seed)
+        digits = load_experiment_digits(run, data)
+        if result is None:
+            result = ExperimentResult(config, digits, seeds)
+            log(str(digits))
+        for num_given in quadrants:
+            test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
+            baseline = None
+            for kind in MODELS:
+                trained = train_model(
+                    kind, num_given, digits, run, baseline=baseline, checkpoint_dir=checkpoint_dir,
+                    device=device, progress=progress, log=log,
+                )  # fmt: skip
+                if kind == "baseline":
+                    baseline = trained.model
+                result.models[(kind, num_given, seed)] = trained
+                scores = evaluate_model(trained.model, test_inputs, test_targets, run)
+                result.rows.append({
+                    "model": kind, "num_given": num_given, "seed": seed, **scores,
+                    "num_samples": config.num_samples if kind != "baseline" else 0,
+                    "epochs_run": trained.history.epochs, "best_epoch": trained.history.best_epoch,
+                    "train_seconds": round(trained.history.seconds, 1), "data": digits.source,
+                    "train_size": len(digits.train_images), "test_size": len(digits.test_images),
+                    "resumed": trained.resumed,
+                })  # fmt: skip
+                log(
+                    f"  {kind:>8}, {num_given} given, seed {seed}: "
+                    f"-log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})"
+                )
+                if on_row is not None:
+                    on_row(result.rows)
+    return result
+
+
+def read_results(path: str | Path) -> list[dict[str, str]]:
+    """The rows a results file holds (values as stored); none when there is no file.
+
+    A ``ValueError`` says why a file is not a results file of this experiment (not
+    UTF-8 CSV, no ``model`` and ``num_given`` columns, a row longer or shorter than the
+    header): rows are merged by those columns, so it is refused rather than overwritten.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:  # utf-8-sig: also a file that a spreadsheet saved with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.DictReader(file)
+            rows, columns = list(reader), reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(
+            f"{path} cannot be read as results ({error}); move it away to start anew"
+        ) from None
+    if rows and not {"model", "num_given"} <= set(columns):
+        raise ValueError(
+            f"{path} has no model and num_given columns; move it away to start anew"
+        )
+    for number, row in enumerate(rows, start=1):
+        if None in row or None in row.values():
+            raise ValueError(
+                f"{path}: row {number} has {'more' if None in row else 'fewer'} values than the "
+                "header has columns; repair it, or move the file away to start anew"
+            )
+    return rows

@@ -1,0 +1,394 @@
+"""The quadrant experiment as a resumable command, ``python -m cvae.run``::
+
+    python -m cvae.run --quadrants 1 2 3 --data mnist --epochs 100 --seeds 0 1 2 \
+        --out runs/quadrants
+
+It runs :func:`cvae.experiment.run_quadrant_experiment` with one checkpoint per model,
+quadrant count and seed in the output folder, and writes ``results.csv`` and
+``run.json`` (the command line, the configuration, the machine and the versions) after
+every model. Run it again and it resumes: a model whose checkpoint exists is loaded.
+
+Nothing is lost: the folder is checked before any work and locked while a run uses it
+(a second run is refused); ``results.csv`` is merged with the rows it holds (a run of
+``--quadrants 2`` keeps the rows of 1 and 3, and columns added by hand); Ctrl-C or a
+killed process leaves every finished model and row in place. One folder holds one
+configuration: a run whose settings (other than the seeds) differ from its ``run.json``
+is refused, and so is one that cannot fit in memory. Every such problem is one
+``error:`` line (status 2; 130 after Ctrl-C, also while torch is still loading).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from cvae import __version__, settings
+from cvae.data import IMAGE_PIXELS, DataUnavailableError
+from cvae.experiment import (
+    MODELS,
+    QuadrantConfig,
+    check_runs,
+    read_results,
+    run_quadrant_experiment,
+)
+from cvae.quadrants import output_size
+from cvae.run import INTERRUPTED_EARLY
+from cvae.run.checkpoints import (
+    CheckpointError,
+    FolderInUse,
+    atomic_write,
+    folder_lock,
+    remove_stale_temporaries,
+    writable_folder,
+)
+from cvae.structured import GSNN_OBJECTIVES
+from cvae.training import PRECISIONS, TrainingDiverged
+
+RESULTS_FILE, RUN_FILE = "results.csv", "run.json"
+COMMAND = "python -m cvae.run"
+COMMAND_LINE_EPOCHS = (
+    100  # the epoch budget unless --epochs or CVAE_EPOCHS says otherwise
+)
+RESULT_FIELDS = (
+    *(
+        "model",
+        "num_given",
+        "seed",
+        "nll",
+        "estimator",
+        "nll_importance",
+        "nll_monte_carlo",
+    ),
+    *("kl", "active_units", "active_units_vs_prior", "num_samples", "epochs_run"),
+    *("best_epoch", "train_seconds", "data", "train_size", "test_size", "resumed"),
+)
+
+
+def _row_key(row: dict) -> tuple[str, str, str]:
+    """Rows are merged by model, quadrant count and seed (``0``, ``0.0`` and ``"0"`` are one)."""
+
+    def number(value: object) -> str:
+        text = str(value).strip()
+        try:
+            return str(int(float(text))) if float(text).is_integer() else text
+        except ValueError:
+            return text
+
+    return row["model"], number(row["num_given"]), number(row.get("seed", ""))
+
+
+def write_results(path: Path, rows: Sequence[dict]) -> Path:
+    """Merge ``rows`` into the CSV file at ``path``, atomically: the rows of other models,
+    quadrant counts or seeds it holds are kept, and so are columns a reader added."""
+    merged = {_row_key(row): row for row in read_results(path)}
+    for row in rows:
+        added = {
+            k: v
+            for k, v in merged.get(_row_key(row), {}).items()
+            if k not in RESULT_FIELDS
+        }
+        merged[_row_key(row)] = {
+            **added,
+            **{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()},
+        }
+
+    def order(key: tuple[str, str, str]) -> tuple:
+        kind, num_given, seed = key
+        position = MODELS.index(kind) if kind in MODELS else len(MODELS)
+        return num_given, position, kind, int(seed) if seed.isdigit() else -1
+
+    columns = dict.fromkeys(
+        [*RESULT_FIELDS, *(key for row in merged.values() for key in row)]
+    )
+    with atomic_write(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(columns), restval="")
+        writer.writeheader()
+        writer.writerows(merged[key] for key in sorted(merged, key=order))
+    return path
+
+
+def run_configuration(config: QuadrantConfig, seeds: Sequence[int]) -> dict:
+    """What ``run.json`` records as a run's configuration: every setting, and the seeds."""
+    return {
+        **{k: v for k, v in config.as_dict().items() if k != "seed"},
+        "seeds": list(seeds),
+    }
+
+
+def check_output_folder(name: str, out: str, configuration: dict) -> Path:
+    """Create ``out`` if needed and check that it can hold this run's files; a ValueError
+    naming ``name`` if not, or if its ``run.json`` records another configuration (its
+    ``results.csv`` would mix two; only the seeds may differ)."""
+    if not str(out).strip():
+        raise ValueError(
+            f"{name} is empty; give a folder name (runs/quadrants, or . for this folder)"
+        )
+    folder = writable_folder(name, out)
+    read_results(folder / RESULTS_FILE)
+    record = folder / RUN_FILE
+    if record.is_dir():
+        raise ValueError(
+            f"{record} is a folder, not this experiment's run record; move it away"
+        )
+    if record.exists():
+        try:
+            stored = json.loads(record.read_text(encoding="utf-8"))["configuration"]
+            differ = [
+                f"{key} {stored[key]!r} there, {value!r} here"
+                for key, value in configuration.items()
+                if key != "seeds" and key in stored and stored[key] != value
+            ]
+        except (
+            OSError,
+            UnicodeDecodeError,
+            ValueError,
+            LookupError,
+            TypeError,
+        ) as error:
+            raise ValueError(
+                f"{record} cannot be read as a run record ({type(error).__name__}: {error}); "
+                f"move it away, or pick another {name}"
+            ) from None
+        if differ:
+            raise ValueError(
+                f"{folder} holds the results of another configuration ({'; '.join(differ)}; "
+                f"see its {RUN_FILE}): pick another {name} for this one"
+            )
+    return folder
+
+
+def memory_needed(config: QuadrantConfig) -> int:
+    """At least how many bytes training the largest model, the hybrid, holds at once.
+
+    In float32: the weights (the frozen baseline's once; the three networks' with their
+    gradients and Adam's two moments) and the activations of one training step, whose
+    GSNN term decodes ``num_particles`` codes of each digit of a batch. PyTorch needs more.
+    """
+
+    def weights(*sizes: int) -> int:
+        return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+
+    hidden, latent, pixels = config.hidden_dims, config.latent_dim, output_size(1)
+    frozen = weights(IMAGE_PIXELS, *hidden, pixels)
+    networks = 2 * weights(IMAGE_PIXELS, *hidden, 2 * latent)
+    trained = networks + weights(IMAGE_PIXELS + latent, *hidden[::-1], pixels)
+    activations = (
+        config.batch_size * (1 + config.num_particles) * (sum(hidden) + latent + pixels)
+    )
+    return 4 * (frozen + 4 * trained + activations)
+
+
+def write_run_record(
+    folder: Path,
+    command: str,
+    configuration: dict,
+    device: torch.device,
+    finished: bool,
+) -> None:
+    """Write ``run.json``: the command line, its configuration, when it finished (``None``
+    while it runs), the machine and the versions."""
+    record = {
+        "command": command,
+        "configuration": configuration,
+        "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        if finished
+        else None,
+        "cvae": __version__,
+        **settings.machine(device),
+    }
+    try:
+        with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
+            json.dump(record, file, indent=1)
+    except OSError as error:  # a full disk, a quota: say which file
+        reason = error.strerror or error
+        raise OSError(f"{folder / RUN_FILE} cannot be written ({reason})") from None
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    defaults = QuadrantConfig()
+    parser = argparse.ArgumentParser(
+        prog=COMMAND,
+        description="Sohn et al.'s quadrant experiment: baseline, CVAE, GSNN and hybrid; "
+        "negative conditional log-likelihood per model and number of given quadrants.",
+    )
+    option = parser.add_argument
+    option("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
+    option(
+        "--data", choices=settings.DATA_SOURCES, help="default: CVAE_DATA, else sample"
+    )
+    option("--limit", type=int, help="use only the first N training and test digits")
+    option(
+        "--epochs",
+        type=int,
+        help=f"per model (default: CVAE_EPOCHS, else {COMMAND_LINE_EPOCHS})",
+    )
+    option(
+        "--patience",
+        type=int,
+        default=10,
+        help="early stopping; 0 turns it off (default 10)",
+    )
+    option("--batch-size", type=int, default=defaults.batch_size)
+    option(
+        "--lr", type=float, default=defaults.learning_rate, help="Adam learning rate"
+    )
+    option(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=list(defaults.hidden_dims),
+        help="(Pyro: 500 500)",
+    )
+    option(
+        "--latent",
+        type=int,
+        default=defaults.latent_dim,
+        help="latent size (Pyro: 200)",
+    )
+    option(
+        "--alpha",
+        type=float,
+        default=defaults.hybrid_alpha,
+        help="the hybrid's CVAE weight",
+    )
+    option(
+        "--particles",
+        type=int,
+        default=defaults.num_particles,
+        help="L of the GSNN term",
+    )
+    option(
+        "--samples", type=int, default=defaults.num_samples, help="S of the estimators"
+    )
+    option("--gsnn-objective", choices=GSNN_OBJECTIVES, default=defaults.gsnn_objective)
+    option(
+        "--seeds",
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[defaults.seed],
+        help="a row per seed",
+    )
+    option(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults.precision,
+        help="bf16: bfloat16 products",
+    )
+    option(
+        "--out",
+        default="runs/quadrants",
+        help="folder of checkpoints and results (locked)",
+    )
+    option("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def _config(args: argparse.Namespace) -> QuadrantConfig:
+    """The experiment's configuration from the command line and the ``CVAE_*`` switches."""
+    return QuadrantConfig(
+        data=args.data or settings.data_source(),
+        limit=args.limit,
+        epochs=args.epochs
+        if args.epochs is not None
+        else settings.epochs(COMMAND_LINE_EPOCHS),
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience or None,
+        hidden_dims=tuple(args.hidden),
+        latent_dim=args.latent,
+        hybrid_alpha=args.alpha,
+        num_particles=args.particles,
+        gsnn_objective=args.gsnn_objective,
+        num_samples=args.samples,
+        seed=args.seeds[0],
+        precision=args.precision,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the experiment from the command line; return the exit status.
+
+    Every setting, the device, the memory needed and the output folder are checked
+    before any work; a problem then or during the run is one ``error:`` line on stderr
+    (status 2), and Ctrl-C is one line too and keeps what is finished (status 130).
+    """
+    try:
+        return _command_line(argv)
+    except KeyboardInterrupt:  # before the run began (the run's own is reported below)
+        return _error(INTERRUPTED_EARLY, status=130)
+
+
+def _command_line(argv: Sequence[str] | None) -> int:
+    args = _parse_args(argv)
+    try:
+        quadrants, seeds = check_runs(args.quadrants, args.seeds)
+        config = _config(args)
+        device = settings.default_device()
+        configuration = run_configuration(config, seeds)
+        folder = check_output_folder("--out", args.out, configuration)
+        needed, available = memory_needed(config), settings.available_memory(device)
+        if (
+            needed > available
+        ):  # tried, the kernel would kill the process without a word
+            raise ValueError(
+                f"this configuration needs at least {needed / 2**30:,.1f} GiB of memory to train, "
+                f"but {device} has {available / 2**30:,.1f} GiB available: lower num_particles "
+                "(--particles), batch_size (--batch-size) or hidden_dims (--hidden)"
+            )
+    except (TypeError, ValueError) as error:
+        return _error(error)
+    print(
+        "configuration: " + ", ".join(f"{k}={v}" for k, v in configuration.items()),
+        flush=True,
+    )
+    command = shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)])
+
+    def record(
+        rows: list[dict] | None = None,
+    ) -> None:  # run.json first: it describes every row
+        write_run_record(folder, command, configuration, device, finished=rows is None)
+        if rows is not None:
+            write_results(folder / RESULTS_FILE, rows)
+
+    try:
+        with folder_lock(folder):
+            stale = remove_stale_temporaries(folder)
+            if stale:
+                print(
+                    f"removed what interrupted writes left: {', '.join(p.name for p in stale)}"
+                )
+            run_quadrant_experiment(
+                config, quadrants, seeds=seeds, checkpoint_dir=folder, device=device,
+                progress=not args.no_progress, log=lambda line: print(line, flush=True), on_row=record,
+            )  # fmt: skip
+            record()
+        print(f"results: {folder / RESULTS_FILE}", flush=True)
+    except (
+        CheckpointError,
+        DataUnavailableError,
+        FolderInUse,
+        TrainingDiverged,
+        OSError,
+        ValueError,
+    ) as error:
+        return _error(error)
+    except KeyboardInterrupt:
+        return _error(
+            f"interrupted; rerun to resume (the finished models are kept in {folder})",
+            130,
+        )
+    return 0
+
+
+def _error(error: Exception | str, status: int = 2) -> int:
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    return status
