@@ -32,9 +32,16 @@ def linear(seed: int = 0) -> nn.Linear:
 
 
 def test_round_trip_restores_weights_config_history_and_versions(tmp_path):
-    model, copy = VAE(latent_dim=2, hidden_dims=(8,)), VAE(latent_dim=2, hidden_dims=(8,))
+    model, copy = (
+        VAE(latent_dim=2, hidden_dims=(8,)),
+        VAE(latent_dim=2, hidden_dims=(8,)),
+    )
     path = save_checkpoint(
-        tmp_path / "vae.pt", model, config={"seed": 3}, history={"best_epoch": 2}, note="x"
+        tmp_path / "vae.pt",
+        model,
+        config={"seed": 3},
+        history={"best_epoch": 2},
+        note="x",
     )
     payload = load_checkpoint(path, copy, config={"seed": 3}, settings=["seed"])
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), copy.parameters()))
@@ -71,7 +78,9 @@ class Payload:
 
 def written(content):
     def make(path: Path) -> Path:
-        torch.save(content, path) if not isinstance(content, bytes) else path.write_bytes(content)
+        torch.save(content, path) if not isinstance(
+            content, bytes
+        ) else path.write_bytes(content)
         return path
 
     return make
@@ -87,35 +96,87 @@ STRUCTURE = r"is not a checkpoint of this book \(format 2\): "
 @pytest.mark.parametrize(
     "make, model, problem",
     [
-        (saved(Baseline(1, (4,))), Baseline(1, (8,)), r"holds a different architecture: "
-         r"Baseline\(num_given=1, hidden_dims=\[4\]\), but this run builds Baseline\(num_given=1, "
-         r"hidden_dims=\[8\]\). Use another file or output folder, or delete this one"),
-        (saved(VAE(2, (8,))), VAE(3, (8,)), "tensors of other shapes than VAE: decoder.net.0.weight"),
-        (saved(VAE(2, (8,))), nn.Linear(2, 2), "architecture: VAE with .* but this run builds Linear"),
-        (saved(linear(), config={"epochs": 1}), linear(),
-         r"trained with other settings: epochs 1 \(checkpoint\) vs 2 \(this run\)"),
-        (written({"format": 2, "object": Payload()}), linear(),
-         "is not a readable checkpoint .*weights-only"),
+        (
+            saved(Baseline(1, (4,))),
+            Baseline(1, (8,)),
+            r"holds a different architecture: "
+            r"Baseline\(num_given=1, hidden_dims=\[4\]\), but this run builds Baseline\(num_given=1, "
+            r"hidden_dims=\[8\]\). Use another file or output folder, or delete this one",
+        ),
+        (
+            saved(VAE(2, (8,))),
+            VAE(3, (8,)),
+            "tensors of other shapes than VAE: decoder.net.0.weight",
+        ),
+        (
+            saved(VAE(2, (8,))),
+            nn.Linear(2, 2),
+            "architecture: VAE with .* but this run builds Linear",
+        ),
+        (
+            saved(linear(), config={"epochs": 1}),
+            linear(),
+            r"trained with other settings: epochs 1 \(checkpoint\) vs 2 \(this run\)",
+        ),
+        (
+            written({"format": 2, "object": Payload()}),
+            linear(),
+            "is not a readable checkpoint .*weights-only",
+        ),
         (written(b"not a checkpoint"), linear(), "is not a readable checkpoint"),
         (written({"weights": torch.zeros(2)}), linear(), STRUCTURE + "format None"),
         (flipped, linear(1), r"is damaged: .*SHA-256 checksum.*delete it to retrain"),
-        (rewritten(lambda p: p["config"].update(epochs=4), resign=False), linear(),
-         "is damaged"),
-        (rewritten(lambda p: p["state_dict"]["bias"].fill_(float("nan"))), linear(),
-         r"holds NaN or infinite weights \(bias\); delete it to retrain"),
-        (rewritten(lambda p: p.pop("architecture")), linear(), STRUCTURE + "no 'architecture'"),
-        (rewritten(lambda p: p.pop("state_dict")), linear(), STRUCTURE + "no 'state_dict'"),
-        (rewritten(lambda p: p.update(architecture=[1])), linear(), "'architecture' is not a dict"),
-        (rewritten(lambda p: p.update(config=[1])), linear(), "'config' or 'history' is not a dict"),
+        (
+            rewritten(lambda p: p["config"].update(epochs=4), resign=False),
+            linear(),
+            "is damaged",
+        ),
+        (
+            rewritten(lambda p: p["state_dict"]["bias"].fill_(float("nan"))),
+            linear(),
+            r"holds NaN or infinite weights \(bias\); delete it to retrain",
+        ),
+        (
+            rewritten(lambda p: p.pop("architecture")),
+            linear(),
+            STRUCTURE + "no 'architecture'",
+        ),
+        (
+            rewritten(lambda p: p.pop("state_dict")),
+            linear(),
+            STRUCTURE + "no 'state_dict'",
+        ),
+        (
+            rewritten(lambda p: p.update(architecture=[1])),
+            linear(),
+            "'architecture' is not a dict",
+        ),
+        (
+            rewritten(lambda p: p.update(config=[1])),
+            linear(),
+            "'config' or 'history' is not a dict",
+        ),
         (rewritten(lambda p: p.update(format=1)), linear(), STRUCTURE + "format 1"),
-        (rewritten(lambda p: p["state_dict"].pop("bias")), linear(),
-         r"its weights are not those its 'architecture' lists \(bias\)"),
-        (rewritten(lambda p: p["config"].update({"k": {1: 2}})), linear(),
-         "has the key 1, a int, not a string"),
-        (lambda path: path.mkdir() or path, linear(), "m.pt is a folder, not a checkpoint file"),
+        (
+            rewritten(lambda p: p["state_dict"].pop("bias")),
+            linear(),
+            r"its weights are not those its 'architecture' lists \(bias\)",
+        ),
+        (
+            rewritten(lambda p: p["config"].update({"k": {1: 2}})),
+            linear(),
+            "has the key 1, a int, not a string",
+        ),
+        (
+            lambda path: path.mkdir() or path,
+            linear(),
+            "m.pt is a folder, not a checkpoint file",
+        ),
     ],
 )
-def test_loading_refuses_what_is_not_this_models_checkpoint_in_one_line(tmp_path, make, model, problem):
+def test_loading_refuses_what_is_not_this_models_checkpoint_in_one_line(
+    tmp_path, make, model, problem
+):
     path = make(tmp_path / "m.pt")
     with pytest.raises(CheckpointError) as caught:
         load_checkpoint(path, model, config={"epochs": 2}, settings=["epochs"])
@@ -129,14 +190,22 @@ PLAIN = "a checkpoint holds None, bool, int, float, str and lists, tuples and st
 @pytest.mark.parametrize(
     "entries, problem",
     [
-        ({"config": {"out": Path("runs")}}, f"config['out'] is a pathlib.PosixPath, not a plain value; {PLAIN}"),
-        ({"config": {"rates": [np.logspace(-3, -1, 3)[0]]}}, "config['rates'][0] is a numpy.float64"),
+        (
+            {"config": {"out": Path("runs")}},
+            f"config['out'] is a pathlib.PosixPath, not a plain value; {PLAIN}",
+        ),
+        (
+            {"config": {"rates": [np.logspace(-3, -1, 3)[0]]}},
+            "config['rates'][0] is a numpy.float64",
+        ),
         ({"format": 3}, "the extra entry 'format' would replace the checkpoint's own"),
         ({"checksum": "0"}, "the extra entry 'checksum' would replace"),
         ({}, "the weights hold NaN or infinite values (bias)"),
     ],
 )
-def test_a_checkpoint_that_would_not_load_back_is_refused_before_writing(tmp_path, entries, problem):
+def test_a_checkpoint_that_would_not_load_back_is_refused_before_writing(
+    tmp_path, entries, problem
+):
     path = save_checkpoint(tmp_path / "m.pt", linear())
     before, model = path.read_bytes(), linear(1)
     if not entries:
@@ -170,8 +239,15 @@ def test_written_files_get_the_users_umask_not_0600(tmp_path):
 
 
 def test_leftover_temporary_files_are_removed_and_a_readers_own_kept(tmp_path):
-    stale = [tmp_path / ".results.csv.ab_c1234.cvae-tmp", tmp_path / ".q1.pt.k2j4h5g6.cvae-tmp"]
-    kept = [tmp_path / "notes.tmp", tmp_path / ".x.tmp", tmp_path / ".notes.abcdefgh.tmp"]
+    stale = [
+        tmp_path / ".results.csv.ab_c1234.cvae-tmp",
+        tmp_path / ".q1.pt.k2j4h5g6.cvae-tmp",
+    ]
+    kept = [
+        tmp_path / "notes.tmp",
+        tmp_path / ".x.tmp",
+        tmp_path / ".notes.abcdefgh.tmp",
+    ]
     for path in stale + kept:
         path.write_text("x")
     assert sorted(remove_stale_temporaries(tmp_path)) == sorted(stale)

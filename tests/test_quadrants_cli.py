@@ -21,7 +21,12 @@ import torch
 
 import cvae
 import cvae.experiment as experiment
-from cvae.experiment import MODELS, QuadrantConfig, read_results, run_quadrant_experiment
+from cvae.experiment import (
+    MODELS,
+    QuadrantConfig,
+    read_results,
+    run_quadrant_experiment,
+)
 from cvae.run.checkpoints import checksum
 from cvae.run.cli import main, write_results
 
@@ -34,7 +39,9 @@ SMALL = {"limit": 200, "epochs": 1, "hidden_dims": (16,), "latent_dim": 2}
 def load_the_sample_once():
     """Reading the offline sample takes ~2 s; every run of this module reads the same."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment, "load_digits", functools.cache(experiment.load_digits))
+        patch.setattr(
+            experiment, "load_digits", functools.cache(experiment.load_digits)
+        )
         yield
 
 
@@ -54,7 +61,9 @@ def run(capsys, folder, *args) -> tuple[int, str, str]:
     code = main([*TINY, *args, "--out", str(folder)])
     out, err = capsys.readouterr()
     if code:
-        assert err.startswith("error: ") and err.count("\n") == 1, err  # one line, no traceback
+        assert err.startswith("error: ") and err.count("\n") == 1, (
+            err
+        )  # one line, no traceback
     return code, out, err
 
 
@@ -77,18 +86,24 @@ def copy_run(source: Path, destination: Path) -> Path:
 
 def test_a_run_writes_rows_checkpoints_and_its_record(first_run):
     rows = read_rows(first_run)
-    assert [(r["model"], r["num_given"]) for r in rows] == [(m, k) for k in "13" for m in MODELS]
+    assert [(r["model"], r["num_given"]) for r in rows] == [
+        (m, k) for k in "13" for m in MODELS
+    ]
     assert all(float(r["nll"]) > 0 and r["resumed"] == "False" for r in rows)
     assert {(r["train_size"], r["test_size"]) for r in rows} == {("180", "200")}
     assert {r["model"]: r["estimator"] for r in rows} == {
         "baseline": "exact", "cvae": "importance", "gsnn": "monte_carlo", "hybrid": "importance"
     }  # fmt: skip
-    names = {".lock", "results.csv", "run.json"} | {f"{m}-q{k}-s0.pt" for m in MODELS for k in (1, 3)}
+    names = {".lock", "results.csv", "run.json"} | {
+        f"{m}-q{k}-s0.pt" for m in MODELS for k in (1, 3)
+    }
     assert set(os.listdir(first_run)) == names  # no temporary files
     record = json.loads((first_run / "run.json").read_text(encoding="utf-8"))
     command = [*TINY, "--quadrants", "1", "3", "--out", str(first_run)]
     assert record["command"] == "python -m cvae.run " + " ".join(command)
-    assert record["configuration"]["patience"] == 10 and record["configuration"]["seeds"] == [0]
+    assert record["configuration"]["patience"] == 10 and record["configuration"][
+        "seeds"
+    ] == [0]
     assert record["cvae"] == cvae.__version__ and record["finished"].endswith("UTC")
     payload = torch.load(first_run / "cvae-q3-s0.pt", weights_only=True)
     assert payload["kind"] == "cvae" and payload["config"]["limit"] == 200
@@ -104,12 +119,22 @@ def test_a_rerun_resumes_and_trains_only_what_is_missing(first_run, tmp_path, ca
     (out / "hybrid-q3-s0.pt").unlink()
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")}
     code, printed, _ = run(capsys, out, "--quadrants", "1", "3")
-    assert code == 0 and printed.count("resumed ") == 7 and "trained hybrid, 3 given" in printed
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt") if p.name in stamps} == stamps
-    assert [r["nll"] for r in read_rows(out)[:7]] == [r["nll"] for r in read_rows(first_run)[:7]]
+    assert (
+        code == 0
+        and printed.count("resumed ") == 7
+        and "trained hybrid, 3 given" in printed
+    )
+    assert {
+        p.name: p.stat().st_mtime_ns for p in out.glob("*.pt") if p.name in stamps
+    } == stamps
+    assert [r["nll"] for r in read_rows(out)[:7]] == [
+        r["nll"] for r in read_rows(first_run)[:7]
+    ]
 
 
-def test_bf16_objective_and_seeds_are_recorded_and_refuse_other_checkpoints(first_run, tmp_path, capsys):
+def test_bf16_objective_and_seeds_are_recorded_and_refuse_other_checkpoints(
+    first_run, tmp_path, capsys
+):
     out = copy_run(first_run, tmp_path / "options")
     (out / "run.json").unlink()  # the checkpoints alone: their own checks
     code, printed, err = run(capsys, out, "--quadrants", "1", "--particles", "3")
@@ -125,31 +150,50 @@ def test_bf16_objective_and_seeds_are_recorded_and_refuse_other_checkpoints(firs
                            "--gsnn-objective", "log_mean", "--precision", "bf16")  # fmt: skip
     assert code == 0 and "seeds=[0, 1]" in printed
     rows = read_rows(out)
-    assert [(r["model"], r["seed"]) for r in rows] == [(m, s) for m in MODELS for s in "01"]
+    assert [(r["model"], r["seed"]) for r in rows] == [
+        (m, s) for m in MODELS for s in "01"
+    ]
     payload = torch.load(out / "gsnn-q3-s1.pt", weights_only=True)
     assert payload["config"]["seed"] == 1 and payload["config"]["precision"] == "bf16"
     assert payload["architecture"]["args"]["gsnn_objective"] == "log_mean"
     baseline = {r["seed"]: r["nll"] for r in rows if r["model"] == "baseline"}
     assert baseline["0"] != baseline["1"]  # another initialization, another result
-    for row in rows:  # the test KL and active units of the models with a recognition network
+    for (
+        row
+    ) in rows:  # the test KL and active units of the models with a recognition network
         has_q = row["model"] in ("cvae", "hybrid")
-        assert math.isnan(float(row["kl"])) != has_q and math.isnan(float(row["active_units"])) != has_q
-        assert not has_q or (float(row["kl"]) >= 0 and 0 <= float(row["active_units"]) <= 2)
+        assert (
+            math.isnan(float(row["kl"])) != has_q
+            and math.isnan(float(row["active_units"])) != has_q
+        )
+        assert not has_q or (
+            float(row["kl"]) >= 0 and 0 <= float(row["active_units"]) <= 2
+        )
 
 
-def test_other_quadrants_keep_the_rows_there_and_leftovers_are_cleared(first_run, tmp_path, capsys):
+def test_other_quadrants_keep_the_rows_there_and_leftovers_are_cleared(
+    first_run, tmp_path, capsys
+):
     out = copy_run(first_run, tmp_path / "merged")
-    (out / ".results.csv.k3j4h5g6.cvae-tmp").write_text("half a file")  # a killed write's
+    (out / ".results.csv.k3j4h5g6.cvae-tmp").write_text(
+        "half a file"
+    )  # a killed write's
     (out / ".notes.abcdefgh.tmp").write_text("a reader's own")
     code, printed, _ = run(capsys, out, "--quadrants", "2")
     assert code == 0 and "removed what interrupted writes left" in printed
     rows = read_rows(out)
-    assert [(r["model"], r["num_given"]) for r in rows] == [(m, k) for k in "123" for m in MODELS]
-    assert [r for r in rows if r["num_given"] != "2"] == read_rows(first_run)  # not re-evaluated
+    assert [(r["model"], r["num_given"]) for r in rows] == [
+        (m, k) for k in "123" for m in MODELS
+    ]
+    assert [r for r in rows if r["num_given"] != "2"] == read_rows(
+        first_run
+    )  # not re-evaluated
     assert [p.name for p in out.glob("*tmp")] == [".notes.abcdefgh.tmp"]
 
 
-def test_damaged_checkpoints_are_one_error_line_and_lose_no_row(first_run, tmp_path, capsys):
+def test_damaged_checkpoints_are_one_error_line_and_lose_no_row(
+    first_run, tmp_path, capsys
+):
     """Offset 2025 XOR 0x80 of the CVAE's checkpoint turned a key of its config into a
     tuple, which reached the checksum as a TypeError; NaN weights had a valid checksum."""
     out = copy_run(first_run, tmp_path / "damaged")
@@ -162,50 +206,82 @@ def test_damaged_checkpoints_are_one_error_line_and_lose_no_row(first_run, tmp_p
     torch.save(payload, out / "baseline-q3-s0.pt")
     for quadrant, damaged in (("1", "cvae-q1-s0.pt"), ("3", "baseline-q3-s0.pt")):
         code, _, err = run(capsys, out, "--quadrants", quadrant)
-        assert code == 2 and damaged in err and err.endswith("delete it to retrain\n"), err
-    scores = [[(r["model"], r["num_given"], r["nll"]) for r in read_rows(f)] for f in (out, first_run)]
+        assert (
+            code == 2 and damaged in err and err.endswith("delete it to retrain\n")
+        ), err
+    scores = [
+        [(r["model"], r["num_given"], r["nll"]) for r in read_rows(f)]
+        for f in (out, first_run)
+    ]
     assert scores[0] == scores[1]
 
 
 def test_a_numpy_learning_rate_is_kept_as_a_float_and_the_model_resumes(tmp_path):
     """np.logspace gives NumPy scalars: stored as they were, no checkpoint loaded back."""
-    config = QuadrantConfig(data=np.str_("sample"), learning_rate=np.logspace(-3, -2, 3)[1], **SMALL)
+    config = QuadrantConfig(
+        data=np.str_("sample"), learning_rate=np.logspace(-3, -2, 3)[1], **SMALL
+    )
     assert type(config.learning_rate) is float and type(config.data) is str
     digits, lines = experiment.load_experiment_digits(config), []
     for _ in range(2):
         experiment.train_model("baseline", 1, digits, config, checkpoint_dir=tmp_path,
                                progress=False, log=lines.append)  # fmt: skip
-    assert lines[0].startswith("trained baseline") and lines[1].startswith("resumed baseline")
+    assert lines[0].startswith("trained baseline") and lines[1].startswith(
+        "resumed baseline"
+    )
 
 
 def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
     """Baseline at lr 1e6: its loss went from 412 to 3.7e7; its checkpoint and row were kept."""
     code, _, err = run(capsys, tmp_path, "--quadrants", "1", "--lr", "1e6")
-    assert code == 2 and err.startswith(f"error: {tmp_path / 'baseline-q1-s0.pt'} not written: ")
-    assert "the best validation loss, " in err and "is more than twice the untrained" in err
+    assert code == 2 and err.startswith(
+        f"error: {tmp_path / 'baseline-q1-s0.pt'} not written: "
+    )
+    assert (
+        "the best validation loss, " in err
+        and "is more than twice the untrained" in err
+    )
     assert not list(tmp_path.glob("*.pt")) and not (tmp_path / "results.csv").exists()
 
 
 @pytest.mark.parametrize(
     "options, error",
     [
-        ({"hybrid_alpha": 1.5}, r"hybrid_alpha must be in \[0, 1\] \(1: CVAE, 0: GSNN\), got 1.5"),
+        (
+            {"hybrid_alpha": 1.5},
+            r"hybrid_alpha must be in \[0, 1\] \(1: CVAE, 0: GSNN\), got 1.5",
+        ),
         ({"data": "cifar"}, "data must be one of 'sample', 'mnist'"),
         ({"precision": "fp16"}, "precision must be one of 'fp32', 'bf16'"),
-        ({"gsnn_objective": "mean"}, "gsnn_objective must be one of 'mean_log', 'log_mean'"),
+        (
+            {"gsnn_objective": "mean"},
+            "gsnn_objective must be one of 'mean_log', 'log_mean'",
+        ),
         ({"limit": 10}, "limit must be >= 20"),
-        ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\), got 1.0"),
+        (
+            {"validation_fraction": 1.0},
+            r"validation_fraction must be in \(0, 1\), got 1.0",
+        ),
         ({"hidden_dims": (16, 0)}, r"hidden_dims\[1\] must be >= 1"),
-        ({"quadrants": [1, 1]}, r"quadrants must list 1, 2 and/or 3 once each, got \[1, 1\]"),
+        (
+            {"quadrants": [1, 1]},
+            r"quadrants must list 1, 2 and/or 3 once each, got \[1, 1\]",
+        ),
         ({"seeds": [1, 1]}, "seeds must list at least one seed, each once"),
         ({"seeds": 3}, "seeds must be a sequence of ints, got int"),
         ({"device": "meta"}, "device: 'meta' is a meta device"),
     ],
 )
 def test_the_experiment_refuses_bad_settings_in_one_line(options, error):
-    runs = {key: options.pop(key) for key in ("quadrants", "seeds", "device") if key in options}
+    runs = {
+        key: options.pop(key)
+        for key in ("quadrants", "seeds", "device")
+        if key in options
+    }
     with pytest.raises((TypeError, ValueError), match=error):
-        run_quadrant_experiment(QuadrantConfig(**options), runs.pop("quadrants", [1]), **runs)
+        run_quadrant_experiment(
+            QuadrantConfig(**options), runs.pop("quadrants", [1]), **runs
+        )
 
 
 def unwritable(tmp_path: Path) -> Path:
@@ -219,15 +295,27 @@ def unwritable(tmp_path: Path) -> Path:
     [
         ({}, ["--alpha", "2"], "hybrid_alpha must be in [0, 1]"),
         ({}, ["--seeds", "0", "-1"], "seeds[1] must be an int in [0, 2**63), got -1"),
-        ({}, ["--seeds", str(2**63)], "seeds[0] must be an int in [0, 2**63), got 92233720368547"),
+        (
+            {},
+            ["--seeds", str(2**63)],
+            "seeds[0] must be an int in [0, 2**63), got 92233720368547",
+        ),
         ({}, ["--out", ""], "--out is empty; give a folder name"),
         ({}, ["--out", "{file}"], "is a file, not a folder; pick another folder"),
         ({}, ["--out", "{unwritable}"], "--out: cannot write to the folder"),
         ({"CVAE_DEVICE": "meta"}, [], "CVAE_DEVICE: 'meta' is a meta device"),
-        ({"CVAE_EPOCHS": "abc"}, [], "CVAE_EPOCHS must be a positive integer, got 'abc'"),
+        (
+            {"CVAE_EPOCHS": "abc"},
+            [],
+            "CVAE_EPOCHS must be a positive integer, got 'abc'",
+        ),
         ({"CVAE_DATA": "cifar"}, [], "CVAE_DATA must be one of sample, mnist"),
-        ({}, ["--particles", "10000000"], "this configuration needs at least 2,257.5 GiB of "
-         "memory to train, but cpu has "),  # fmt: skip
+        (
+            {},
+            ["--particles", "10000000"],
+            "this configuration needs at least 2,257.5 GiB of "
+            "memory to train, but cpu has ",
+        ),  # fmt: skip
     ],
 )
 def test_the_command_line_refuses_bad_settings_in_one_line_before_any_work(
@@ -237,19 +325,27 @@ def test_the_command_line_refuses_bad_settings_in_one_line_before_any_work(
         monkeypatch.setenv(name, value)
     (tmp_path / "file").write_text("x")
     places = {"file": tmp_path / "file", "unwritable": unwritable(tmp_path) / "runs"}
-    dropped = {"CVAE_EPOCHS": "--epochs", "CVAE_DATA": "--data"}.get(next(iter(env), ""))
+    dropped = {"CVAE_EPOCHS": "--epochs", "CVAE_DATA": "--data"}.get(
+        next(iter(env), "")
+    )
     argv = [*TINY, "--out", str(tmp_path / "out"), *(a.format(**places) for a in args)]
     if dropped:  # the switch is read when the option is not given
         del argv[argv.index(dropped) : argv.index(dropped) + 2]
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert err.startswith("error: ") and err.count("\n") == 1 and error in err, err
-    assert not list(tmp_path.glob("**/*.pt")) and not list(tmp_path.glob("**/results.csv"))
+    assert not list(tmp_path.glob("**/*.pt")) and not list(
+        tmp_path.glob("**/results.csv")
+    )
 
 
-def test_a_folder_holds_one_configuration_and_a_readable_record(first_run, tmp_path, capsys):
+def test_a_folder_holds_one_configuration_and_a_readable_record(
+    first_run, tmp_path, capsys
+):
     out = copy_run(first_run, tmp_path / "one-configuration")
-    code, _, err = run(capsys, out, "--quadrants", "2", "--samples", "7", "--particles", "3")
+    code, _, err = run(
+        capsys, out, "--quadrants", "2", "--samples", "7", "--particles", "3"
+    )
     assert code == 2 and err == (
         f"error: {out} holds the results of another configuration (num_particles 2 there, 3 "
         "here; num_samples 5 there, 7 here; see its run.json): pick another --out for this one\n"
@@ -267,7 +363,13 @@ def test_results_are_merged_keeping_added_columns_and_refused_when_unreadable(tm
         "\ufeffmodel,num_given,seed,nll,note\nbaseline,1,0.0,9.0,by hand\ncvae,1,0,8.0,\n",
         encoding="utf-8",
     )  # saved by a spreadsheet: a byte-order mark, a seed 0.0, a column of notes
-    write_results(path, [{"model": "baseline", "num_given": n, "seed": 0, "nll": float(n)} for n in (1, 2)])
+    write_results(
+        path,
+        [
+            {"model": "baseline", "num_given": n, "seed": 0, "nll": float(n)}
+            for n in (1, 2)
+        ],
+    )
     assert [(r["model"], r["num_given"], r["seed"], r["nll"], r["note"]) for r in read_results(path)] == [
         ("baseline", "1", "0", "1.0000", "by hand"), ("cvae", "1", "0", "8.0", ""),
         ("baseline", "2", "0", "2.0000", ""),
@@ -275,7 +377,10 @@ def test_results_are_merged_keeping_added_columns_and_refused_when_unreadable(tm
     for content, error in [
         (b"\xff\xfe binary", "cannot be read as results"),
         (b"a,b\n1,2\n", "has no model and num_given columns"),
-        (b"model,num_given,nll\nbaseline,1,1.0,extra\n", "row 1 has more values than the header"),
+        (
+            b"model,num_given,nll\nbaseline,1,1.0,extra\n",
+            "row 1 has more values than the header",
+        ),
     ]:
         path.write_bytes(content)
         with pytest.raises(ValueError, match=error):
@@ -283,7 +388,9 @@ def test_results_are_merged_keeping_added_columns_and_refused_when_unreadable(tm
         assert path.read_bytes() == content
 
 
-def test_a_results_file_garbled_while_a_run_trains_is_one_line(tmp_path, capsys, monkeypatch):
+def test_a_results_file_garbled_while_a_run_trains_is_one_line(
+    tmp_path, capsys, monkeypatch
+):
     out, real_fit = tmp_path / "garbled", experiment.fit
 
     def fit_then_garble(*args, **kwargs):
@@ -292,7 +399,9 @@ def test_a_results_file_garbled_while_a_run_trains_is_one_line(tmp_path, capsys,
 
     monkeypatch.setattr(experiment, "fit", fit_then_garble)
     code, _, err = run(capsys, out, "--quadrants", "3")
-    assert code == 2 and err.startswith(f"error: {out / 'results.csv'} cannot be read as results")
+    assert code == 2 and err.startswith(
+        f"error: {out / 'results.csv'} cannot be read as results"
+    )
     assert (out / "baseline-q3-s0.pt").exists()  # the trained model is kept
 
 
@@ -313,10 +422,17 @@ FOREVER = ["--epochs", "100000", "--patience", "0"]  # trains until stopped
 
 def start_run(out: Path, *args: str, limit=None) -> subprocess.Popen:
     """The command line in a child process."""
-    env = {**os.environ, "CVAE_DEVICE": "cpu", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "CVAE_DEVICE": "cpu",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     env.pop("CVAE_EPOCHS", None)
 
-    def child() -> None:  # Ctrl-C as in a terminal: a background run inherits SIGINT ignored
+    def child() -> (
+        None
+    ):  # Ctrl-C as in a terminal: a background run inherits SIGINT ignored
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         if limit:  # files may not grow past it (EFBIG), as on a quota
             import resource
@@ -357,9 +473,13 @@ def one_line(process: subprocess.Popen, status: int, text: str) -> None:
     assert err.startswith(f"error: {text}") and err.count("\n") == 1, err
 
 
-def test_ctrl_c_and_a_kill_keep_every_row_and_a_rerun_resumes(first_run, tmp_path, capsys, child):
+def test_ctrl_c_and_a_kill_keep_every_row_and_a_rerun_resumes(
+    first_run, tmp_path, capsys, child
+):
     out = copy_run(first_run, tmp_path / "stopped")
-    (out / "run.json").unlink()  # the children train with another budget (and finish no row)
+    (
+        out / "run.json"
+    ).unlink()  # the children train with another budget (and finish no row)
     before = (out / "results.csv").read_bytes()
     for stop in (signal.SIGINT, signal.SIGKILL):
         process = start_run(out, "--quadrants", "2", *FOREVER)
@@ -370,8 +490,12 @@ def test_ctrl_c_and_a_kill_keep_every_row_and_a_rerun_resumes(first_run, tmp_pat
             one_line(process, 130, "interrupted; rerun to resume")
         process.wait(timeout=10)
         assert (out / "results.csv").read_bytes() == before
-    code, printed, _ = run(capsys, out, "--quadrants", "1", "2", "3")  # the lock died with it
-    assert code == 0 and printed.count("resumed ") == 8 and printed.count("trained ") == 4
+    code, printed, _ = run(
+        capsys, out, "--quadrants", "1", "2", "3"
+    )  # the lock died with it
+    assert (
+        code == 0 and printed.count("resumed ") == 8 and printed.count("trained ") == 4
+    )
     assert len(read_rows(out)) == 12
 
 
@@ -417,7 +541,10 @@ def test_the_command_line_honours_cvae_epochs_and_documents_it(monkeypatch, caps
     from cvae.run.cli import COMMAND_LINE_EPOCHS, _config, _parse_args
 
     monkeypatch.setenv("CVAE_EPOCHS", "3")
-    assert _config(_parse_args([])).epochs == 3 and _config(_parse_args(["--epochs", "5"])).epochs == 5
+    assert (
+        _config(_parse_args([])).epochs == 3
+        and _config(_parse_args(["--epochs", "5"])).epochs == 5
+    )
     monkeypatch.delenv("CVAE_EPOCHS")
     assert _config(_parse_args([])).epochs == COMMAND_LINE_EPOCHS
     with pytest.raises(SystemExit):

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_data import write_idx, write_tiny_mnist
 
 import cvae.data
 from cvae.data import DataUnavailableError, DigitData, check_labels, load_digits
 from cvae.settings import default_device
-from test_data import write_idx, write_tiny_mnist
 
 
 @pytest.fixture
@@ -91,7 +91,9 @@ def silent_server(monkeypatch):
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    monkeypatch.setattr(tv_mnist.MNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"])
+    monkeypatch.setattr(
+        tv_mnist.MNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"]
+    )
     yield
     stop.set()
     thread.join(timeout=2)
@@ -100,14 +102,20 @@ def silent_server(monkeypatch):
     server.close()
 
 
-def test_a_download_that_never_answers_times_out_clearly(tmp_path, monkeypatch, silent_server):
+def test_a_download_that_never_answers_times_out_clearly(
+    tmp_path, monkeypatch, silent_server
+):
     monkeypatch.setattr(cvae.data, "DOWNLOAD_TIMEOUT", 0.5)
     default = socket.getdefaulttimeout()
     start = time.monotonic()
-    with pytest.raises(DataUnavailableError, match=r"the download timed out \(no answer within 0.5 s\)") as info:
+    with pytest.raises(
+        DataUnavailableError, match=r"the download timed out \(no answer within 0.5 s\)"
+    ) as info:
         load_digits("mnist", root=tmp_path, download=True)
     assert time.monotonic() - start < 4
-    assert str(tmp_path.resolve() / "MNIST") in str(info.value) and "\n" not in str(info.value)
+    assert str(tmp_path.resolve() / "MNIST") in str(info.value) and "\n" not in str(
+        info.value
+    )
     assert socket.getdefaulttimeout() == default  # restored
 
 
@@ -148,20 +156,27 @@ def damage(raw: Path, case: str) -> Path:
     ],
 )
 @pytest.mark.parametrize("download", [True, False])
-def test_corrupt_mnist_files_are_named_with_what_to_do(tmp_path, case, problem, download):
+def test_corrupt_mnist_files_are_named_with_what_to_do(
+    tmp_path, case, problem, download
+):
     write_tiny_mnist(tmp_path)
     path = damage(tmp_path / "MNIST" / "raw", case)
     with pytest.raises(DataUnavailableError) as info:
         load_digits("mnist", root=tmp_path, download=download)
     message = str(info.value)
-    assert message.startswith(f"{path} is not a valid MNIST file: ") and problem in message, message
+    assert (
+        message.startswith(f"{path} is not a valid MNIST file: ") and problem in message
+    ), message
     assert "Delete it and run again" in message and "no network" not in message
 
 
 def test_a_data_root_that_is_a_file_is_named(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("CVAE_DATA_ROOT", str(tmp_path / "file"))
-    with pytest.raises(DataUnavailableError, match=r"file is a file, not a folder.*set CVAE_DATA_ROOT to another"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=r"file is a file, not a folder.*set CVAE_DATA_ROOT to another",
+    ):
         load_digits("mnist")
 
 
@@ -172,7 +187,10 @@ def test_an_unwritable_data_root_is_named_before_downloading(unwritable, monkeyp
         raise AssertionError("a download was attempted")
 
     monkeypatch.setattr(tv_mnist.MNIST, "download", download)
-    with pytest.raises(DataUnavailableError, match=r"cannot be downloaded: CVAE_DATA_ROOT: cannot write to the folder"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=r"cannot be downloaded: CVAE_DATA_ROOT: cannot write to the folder",
+    ):
         load_digits("mnist", root=unwritable, download=True)
 
 
@@ -180,4 +198,6 @@ def test_an_intact_tiny_mnist_still_loads(tmp_path):
     write_tiny_mnist(tmp_path)
     data = load_digits("mnist", root=tmp_path, download=False)
     assert len(data.train_images) == 20 and data.train_labels.dtype == torch.int64
-    assert struct.unpack(">i", (tmp_path / "MNIST" / "raw" / IMAGES).read_bytes()[4:8]) == (20,)
+    assert struct.unpack(
+        ">i", (tmp_path / "MNIST" / "raw" / IMAGES).read_bytes()[4:8]
+    ) == (20,)

@@ -19,8 +19,15 @@ from cvae.data import Batches
 from cvae.quadrants import split_quadrants
 from cvae.run.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from cvae.structured import Baseline, StructuredCVAE
-from cvae.training import History, TrainingDiverged, TrainingInterrupted, adam, evaluate, fit
-from cvae.training import train_step
+from cvae.training import (
+    History,
+    TrainingDiverged,
+    TrainingInterrupted,
+    adam,
+    evaluate,
+    fit,
+    train_step,
+)
 from cvae.vae import VAE
 
 
@@ -62,41 +69,78 @@ def test_fit_records_every_term_and_restores_the_best_epochs_weights():
                   Batches(data[48:], batch_size=16), epochs=4, progress=False)  # fmt: skip
     assert set(history.validation) == {"loss", "reconstruction", "kl", "elbo"}
     assert history.epochs == 4 and not model.training
-    assert history.validation["loss"][history.best_epoch - 1] == min(history.validation["loss"])
+    assert history.validation["loss"][history.best_epoch - 1] == min(
+        history.validation["loss"]
+    )
     # Training pushes w down; the validation data see the opposite sign: epoch 1 wins.
     model = Weight()
-    history = fit(model, ones(), ones(-1.0), epochs=5, learning_rate=0.1, progress=False)
+    history = fit(
+        model, ones(), ones(-1.0), epochs=5, learning_rate=0.1, progress=False
+    )
     assert history.best_epoch == 1 and model.w.item() == pytest.approx(0.9, abs=1e-6)
-    assert evaluate(model, ones(-1.0))["loss"] == pytest.approx(min(history.validation["loss"]))
+    assert evaluate(model, ones(-1.0))["loss"] == pytest.approx(
+        min(history.validation["loss"])
+    )
     history = fit(Weight(), ones(), ones(-1.0), epochs=20, patience=2, progress=False)
     assert history.epochs == 3 and history.best_epoch == 1
 
 
-def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_weights(tmp_path):
-    model, path = Weight(good_calls=2), tmp_path / "run" / "model.pt"  # epoch 1: a step, a validation
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_weights(
+    tmp_path,
+):
+    model, path = (
+        Weight(good_calls=2),
+        tmp_path / "run" / "model.pt",
+    )  # epoch 1: a step, a validation
     with pytest.raises(TrainingDiverged, match=r"the loss became nan in epoch 2; the weights of "
                        r"epoch 1 were restored \(and are in .*model.pt\)"):  # fmt: skip
-        fit(model, ones(), ones(), epochs=3, learning_rate=0.5, progress=False, checkpoint=path)
+        fit(
+            model,
+            ones(),
+            ones(),
+            epochs=3,
+            learning_rate=0.5,
+            progress=False,
+            checkpoint=path,
+        )
     assert model.w.item() == pytest.approx(0.5)  # after the one good step of epoch 1
-    payload = load_checkpoint(path, Weight(), config={"learning_rate": 0.5}, settings=["learning_rate"])
-    assert payload["history"]["best_epoch"] == 1 and os.listdir(path.parent) == ["model.pt"]
+    payload = load_checkpoint(
+        path, Weight(), config={"learning_rate": 0.5}, settings=["learning_rate"]
+    )
+    assert payload["history"]["best_epoch"] == 1 and os.listdir(path.parent) == [
+        "model.pt"
+    ]
     model = tiny_vae()  # a real blow-up: a VAE at a learning rate of 1e3
-    with pytest.raises(TrainingDiverged, match="in epoch [0-9]+; the weights of epoch [0-9]+ were"):
-        fit(model, Batches(digits(), batch_size=16), epochs=20, learning_rate=1e3, progress=False)
-    assert all(torch.isfinite(p).all() for p in model.parameters()) and not model.training
+    with pytest.raises(
+        TrainingDiverged, match="in epoch [0-9]+; the weights of epoch [0-9]+ were"
+    ):
+        fit(
+            model,
+            Batches(digits(), batch_size=16),
+            epochs=20,
+            learning_rate=1e3,
+            progress=False,
+        )
+    assert (
+        all(torch.isfinite(p).all() for p in model.parameters()) and not model.training
+    )
 
 
 def test_a_run_that_ends_worse_than_it_started_warns():
     torch.manual_seed(0)
     batches = Batches(*split_quadrants(digits(256), 1), batch_size=32)
-    with pytest.warns(RuntimeWarning, match="loss rose from .* learning rate is probably too large"):
+    with pytest.warns(
+        RuntimeWarning, match="loss rose from .* learning rate is probably too large"
+    ):
         fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e6, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e-3, progress=False)
 
 
-@pytest.mark.parametrize("model, precision", [("vae", "fp32"), ("cvae", "fp32"), ("cvae", "bf16")])
+@pytest.mark.parametrize(
+    "model, precision", [("vae", "fp32"), ("cvae", "fp32"), ("cvae", "bf16")]
+)
 def test_same_seed_same_machine_gives_bit_identical_parameters(model, precision):
     runs = []
     for _ in range(2):
@@ -118,10 +162,16 @@ def test_bf16_training_follows_fp32_training():
     for precision in ("fp32", "bf16"):
         torch.manual_seed(4)
         model = StructuredCVAE(2, Baseline(2, (16,)), latent_dim=2, hidden_dims=(16,))
-        batches = Batches(*split_quadrants(digits(48, 1), 2), batch_size=16, shuffle=True)
-        losses[precision] = fit(model, batches, epochs=3, progress=False, precision=precision)
+        batches = Batches(
+            *split_quadrants(digits(48, 1), 2), batch_size=16, shuffle=True
+        )
+        losses[precision] = fit(
+            model, batches, epochs=3, progress=False, precision=precision
+        )
     assert losses["fp32"].train["loss"][-1] < losses["fp32"].train["loss"][0]
-    assert losses["bf16"].train["loss"] == pytest.approx(losses["fp32"].train["loss"], rel=0.02)
+    assert losses["bf16"].train["loss"] == pytest.approx(
+        losses["fp32"].train["loss"], rel=0.02
+    )
 
 
 def test_train_step_applies_finite_losses_only():
@@ -133,7 +183,9 @@ def test_train_step_applies_finite_losses_only():
 
 
 def test_ctrl_c_restores_the_best_weights_and_keeps_the_history():
-    model = Weight(good_calls=2, interrupt=True)  # epoch 1: a step, a validation; Ctrl-C in 2
+    model = Weight(
+        good_calls=2, interrupt=True
+    )  # epoch 1: a step, a validation; Ctrl-C in 2
     with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2; the weights of epoch "
                        "1 were restored") as caught:  # fmt: skip
         fit(model, ones(), ones(), epochs=5, learning_rate=0.5, progress=False)
@@ -194,10 +246,16 @@ NAN = Batches(torch.full((4, 4), float("nan")), batch_size=2)
         (lambda loss: loss, FOUR, {}, "must return a dict of per-example tensors, got Tensor"),
     ],
 )  # fmt: skip
-def test_fit_refuses_bad_arguments_and_data_before_changing_a_weight(tmp_path, model, data, options, error):
+def test_fit_refuses_bad_arguments_and_data_before_changing_a_weight(
+    tmp_path, model, data, options, error
+):
     """A batch mean used to divide every History number by the batch size, and 'meta'
     emptied the caller's weights; each is one line now, before any step."""
-    model = Regression(model) if callable(model) and not isinstance(model, nn.Module) else model
+    model = (
+        Regression(model)
+        if callable(model) and not isinstance(model, nn.Module)
+        else model
+    )
     before = [p.detach().clone() for p in model.parameters()]
     checkpoint = options.get("checkpoint")
     if checkpoint == "unwritable/m.pt":
@@ -206,18 +264,24 @@ def test_fit_refuses_bad_arguments_and_data_before_changing_a_weight(tmp_path, m
         options = {**options, "checkpoint": tmp_path}
     with pytest.raises((TypeError, ValueError), match=error):
         fit(model, data, **{"epochs": 1, **CPU, **options})
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)
+    )
     assert all(p.device.type == "cpu" for p in model.parameters())
 
 
 def test_a_custom_model_with_per_example_terms_trains():
-    history = fit(Regression(lambda loss: {"loss": loss, "mse": loss}), FOUR, epochs=1, **CPU)
+    history = fit(
+        Regression(lambda loss: {"loss": loss, "mse": loss}), FOUR, epochs=1, **CPU
+    )
     assert history.train["loss"] == history.train["mse"]
 
 
 def test_fit_checks_the_data_once_and_no_step_checks_again(monkeypatch):
     calls, original = [], torch.aminmax
-    monkeypatch.setattr(torch, "aminmax", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        torch, "aminmax", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     counts = []
     for epochs in (1, 3):
         calls.clear()
@@ -246,13 +310,23 @@ def fit_wide(model: Wide, epochs: int = 3, **options) -> History:
 
 
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    return all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values())
+    )
 
 
 def test_fit_stores_a_numpy_learning_rate_as_a_float_so_its_checkpoint_loads(tmp_path):
-    fit_wide(Wide(), epochs=1, learning_rate=np.logspace(-3, -1, 3)[0], checkpoint=tmp_path / "m.pt")
+    fit_wide(
+        Wide(),
+        epochs=1,
+        learning_rate=np.logspace(-3, -1, 3)[0],
+        checkpoint=tmp_path / "m.pt",
+    )
     config = {"learning_rate": 1e-3}
-    payload = load_checkpoint(tmp_path / "m.pt", Wide(), config=config, settings=list(config))
+    payload = load_checkpoint(
+        tmp_path / "m.pt", Wide(), config=config, settings=list(config)
+    )
     assert type(payload["config"]["learning_rate"]) is float
 
 
@@ -272,10 +346,14 @@ def small_filesystem(tmp_path):
 
 
 def test_a_full_disk_stops_fit_in_one_line_keeping_the_best_weights(small_filesystem):
-    path, folder = (re.escape(str(p)) for p in (small_filesystem / "m.pt", small_filesystem))
+    path, folder = (
+        re.escape(str(p)) for p in (small_filesystem / "m.pt", small_filesystem)
+    )
     model = Wide()
     with pytest.raises(CheckpointError) as caught:
-        fit_wide(model, checkpoint=small_filesystem / "m.pt")  # epoch 2's save fills the disk
+        fit_wide(
+            model, checkpoint=small_filesystem / "m.pt"
+        )  # epoch 2's save fills the disk
     assert re.fullmatch(
         rf"training: cannot write the checkpoint {path}: no space left on device \(\d+ kB free "
         rf"in {folder}\) \({path} keeps its previous content\); the weights of epoch 2 were "
@@ -284,8 +362,12 @@ def test_a_full_disk_stops_fit_in_one_line_keeping_the_best_weights(small_filesy
     two_epochs = Wide()
     fit_wide(two_epochs, epochs=2)
     assert same_weights(model, two_epochs) and not model.training
-    assert load_checkpoint(small_filesystem / "m.pt", Wide())["history"]["best_epoch"] == 1
-    assert list(small_filesystem.iterdir()) == [small_filesystem / "m.pt"]  # no temporary file
+    assert (
+        load_checkpoint(small_filesystem / "m.pt", Wide())["history"]["best_epoch"] == 1
+    )
+    assert list(small_filesystem.iterdir()) == [
+        small_filesystem / "m.pt"
+    ]  # no temporary file
 
 
 @pytest.fixture
@@ -312,7 +394,9 @@ class CtrlCWhileWriting:
         self.file.flush()
 
 
-@pytest.mark.parametrize("moment, saved", [("torch.save", 1), ("os.fsync", 1), ("os.replace", 2)])
+@pytest.mark.parametrize(
+    "moment, saved", [("torch.save", 1), ("os.fsync", 1), ("os.replace", 2)]
+)
 def test_ctrl_c_in_a_checkpoint_write_says_which_epoch_the_file_holds(
     tmp_path, monkeypatch, ctrl_c, moment, saved
 ):
@@ -335,11 +419,15 @@ def test_ctrl_c_in_a_checkpoint_write_says_which_epoch_the_file_holds(
     with pytest.raises(TrainingInterrupted) as caught:
         fit_wide(model, checkpoint=path)
     held = f" (and are in {path})" if saved == 2 else f"; {path} holds those of epoch 1"
-    restored = f"training: interrupted in epoch 2; the weights of epoch 2 were restored{held};"
+    restored = (
+        f"training: interrupted in epoch 2; the weights of epoch 2 were restored{held};"
+    )
     assert str(caught.value).startswith(restored), str(caught.value)
     reloaded = Wide()
     assert load_checkpoint(path, reloaded)["history"]["best_epoch"] == saved
-    assert same_weights(reloaded, model) == (saved == 2) and list(tmp_path.iterdir()) == [path]
+    assert same_weights(reloaded, model) == (saved == 2) and list(
+        tmp_path.iterdir()
+    ) == [path]
 
 
 def test_fit_refuses_another_models_checkpoint_and_says_it_replaces_its_own(tmp_path):

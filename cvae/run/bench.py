@@ -1,38 +1,29 @@
 """Benchmarks: how fast the book's models train and evaluate on this machine.
 
 Explained in the appendix :chapter:`Performance <book/performance>`. Run
+``python -m cvae.run.bench`` (about half a minute on 2 CPU cores; ``--quick``: ten
+seconds; ``--json FILE`` also writes the results). One run on one device measures:
 
-    python -m cvae.run.bench              # full run (about half a minute on 2 CPU cores)
-    python -m cvae.run.bench --quick      # about ten seconds
-    python -m cvae.run.bench --json results.json
-
-Everything is measured in one run on one device, so the ratios are meaningful:
-
-* training throughput (examples per second) of every model the book trains, with the
-  chapter's architecture and batch size, through :func:`cvae.training.train_step` as
-  :func:`cvae.training.fit` runs it;
-* the end-to-end rate of :func:`cvae.training.fit` itself (epochs with validation, after
-  a warm-up), next to the step it repeats, so that the loop's own cost shows;
-* the same step with the model's loss compiled by ``torch.compile`` (forward and
-  backward, in one graph), whose first call is the compilation;
+* the training throughput (examples per second) of every model the book trains, at the
+  chapter's sizes, through :func:`cvae.training.train_step` as :func:`cvae.training.fit`
+  runs it; the rate of ``fit`` itself (epochs with validation), so the loop's own cost
+  shows; the same step with the loss compiled by ``torch.compile`` in one graph;
 * importance-sampling evaluation throughput (examples x samples per second);
-* the floating-point rate a training step achieves (matrix-product FLOPs counted by
-  ``torch.utils.flop_counter``, divided by the step's wall time) against a plain
-  2048 x 2048 x 2048 fp32 matrix multiply measured in the same run: the
-  hardware-efficiency ratio. Elementwise work counts as zero FLOPs, so the ratio is
-  the share of the matrix unit's practical peak that the whole step turns into
-  model arithmetic.
+* the matrix-product FLOPs a training step achieves (counted by
+  ``torch.utils.flop_counter``) against a plain 2048^3 fp32 matrix multiply of the same
+  run: the share of the matrix unit's practical peak the whole step turns into model
+  arithmetic (elementwise work counts as zero).
 
-Every row also reports its first, untimed call in seconds: for the compiled row, the
-compilation, with PyTorch's compilation caches off (what a first run costs).
+Every row also reports its first, untimed call: for the compiled row, the compilation,
+with PyTorch's caches off (what a first run costs).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -42,78 +33,50 @@ from pathlib import Path
 
 import torch
 import torch._inductor.config
-from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cvae.run.checkpoints import atomic_write, writable_file
 from cvae.data import Batches
-from cvae.quadrants import split_quadrants
-from cvae.settings import check_device, default_device, machine
 from cvae.label_cvae import LabelCVAE
+from cvae.quadrants import split_quadrants
+from cvae.run.checkpoints import atomic_write, writable_file
+from cvae.settings import check_device, default_device, machine
 from cvae.structured import Baseline, StructuredCVAE
 from cvae.training import adam, fit, train_step
 from cvae.vae import VAE
 
-MATMUL_SIZE = 2048
-BOOK_BATCH = 100  # every chapter trains with mini-batches of 100
-LARGE_BATCH = 500
-IS_SAMPLES = 100
-# The fit row: the quadrant chapter's split (3,600 training, 400 validation digits), 2 epochs.
-FIT_EXAMPLES, FIT_VALIDATION, FIT_EPOCHS = 3600, 400, 2
-PYRO_SIZES = {"hidden_dims": (500, 500), "latent_dim": 200}  # Pyro's CVAE example
+MATMUL, BATCH, LARGE_BATCH, IS_SAMPLES = 2048, 100, 500, 100  # chapters: batches of 100
+FIT_EXAMPLES, FIT_VALIDATION, FIT_EPOCHS = 3600, 400, 2  # the quadrant chapter's split
 QUADRANT_STEP = "train quadrant CVAE"
-COMPILED_STEP = (
-    f"{QUADRANT_STEP}, torch.compile"  # compile_payoff() compares these two rows
-)
+COMPILED_STEP = f"{QUADRANT_STEP}, torch.compile"  # compile_payoff() compares the two
+UNITS = {"matmul": "GFLOP/s", "train": "examples/s", "fit": "examples/s"}
 
 
 @dataclass
 class Measurement:
-    """One benchmark row: what was measured, how fast, and the counted matrix FLOPs per second."""
+    """One row: how fast (``rate``; None when ``skipped`` says why it could not run),
+    the counted matrix FLOPs per second, and the untimed first call's seconds."""
 
     name: str
     unit: str
-    rate: float | None  # None: the row could not run here (``skipped`` says why)
+    rate: float | None
     flops_per_second: float | None = None
-    first_call_seconds: float | None = (
-        None  # the untimed first call: set-up, or compilation
-    )
+    first_call_seconds: float | None = None
     skipped: str | None = None
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One planned row: its name and a function that builds what it times on a device."""
+    """One planned row: ``build(device)`` returns the call it times, the items per call
+    and the FLOPs per call (0: :func:`measure` counts them)."""
 
     name: str
     kind: str  # "matmul", "train", "fit" or "evaluate"
     build: Callable[[torch.device], tuple[Callable[[], object], int, int]]
-    # build(device) -> (call, items per call, FLOP-counted work per call, or 0: count it in measure())
 
 
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _timed(
-    call: Callable[[], object],
-    device: torch.device,
-    min_seconds: float,
-    warmup: int = 3,
-) -> float:
-    """Seconds per call: warm up, then repeat until ``min_seconds`` have passed (at least 3 calls)."""
-    for _ in range(warmup):
-        call()
-    _synchronize(device)
-    calls, start = 0, time.perf_counter()
-    while True:
-        call()
-        calls += 1
-        _synchronize(device)
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and calls >= 3:
-            return elapsed / calls
 
 
 def _counted_flops(call: Callable[[], object]) -> int:
@@ -122,337 +85,230 @@ def _counted_flops(call: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def digit_batch(size: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Random binary 28x28 images and labels: timing does not depend on the pixels."""
-    generator = torch.Generator().manual_seed(seed)
+def _digits(size: int, task: str = "labels") -> tuple[torch.Tensor, ...]:
+    """Random binary digits (timing does not depend on the pixels) with labels, alone
+    (``"images"``), or as the quadrant task's ``(inputs, targets)``."""
+    generator = torch.Generator().manual_seed(0)
     images = (torch.rand(size, 1, 28, 28, generator=generator) > 0.8).float()
     labels = torch.randint(0, 10, (size,), generator=generator)
-    return images, labels
+    tasks = {"labels": (images, labels), "images": (images,)}
+    return tasks[task] if task in tasks else split_quadrants(images, 1)
+
+
+def _cvae(**sizes: object) -> StructuredCVAE:
+    return StructuredCVAE(1, Baseline(1), **sizes)
 
 
 def _matmul(dtype: torch.dtype) -> Callable:
     def build(device: torch.device):
-        a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device, dtype=dtype)
-        b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device, dtype=dtype)
-        return (lambda: a @ b), MATMUL_SIZE, 2 * MATMUL_SIZE**3
+        a, b = torch.randn(2, MATMUL, MATMUL, device=device, dtype=dtype)
+        return (lambda: a @ b), MATMUL, 2 * MATMUL**3
 
     return build
 
 
-def _quadrant_batch(size: int) -> tuple[Tensor, Tensor]:
-    return split_quadrants(digit_batch(size)[0], 1)
-
-
-def _training(
-    make_model: Callable[[], nn.Module],
-    make_batch: Callable[[], tuple[Tensor, ...]],
-    precision: str,
-    compiled: bool = False,
-) -> Callable:
+def _training(model: Callable, batch: Callable, precision="fp32", compiled=False):
     def build(device: torch.device):
         torch.manual_seed(0)
-        model = make_model().to(device).train()
-        batch = tuple(t.to(device) for t in make_batch())
-        optimizer = adam(model, 1e-4)
+        net, data = model().to(device).train(), tuple(t.to(device) for t in batch())
+        optimizer = adam(net, 1e-4)
 
         def step() -> None:
-            train_step(model, optimizer, batch, precision)
+            train_step(net, optimizer, data, precision)
 
         if not compiled:
-            return step, len(batch[0]), 0  # FLOPs counted by measure()
-        flops = _counted_flops(
-            step
-        )  # of the eager step: the compiled one cannot run under the counter
-        # The loss, forward and backward, compiled in the first call; one graph or an error.
-        model.loss_terms = torch.compile(
-            model.loss_terms, dynamic=False, fullgraph=True
-        )
+            return step, len(data[0]), 0
+        # The eager step's FLOPs (the compiled one cannot be counted); the loss, forward
+        # and backward, compiled in the first call: one graph or an error.
+        flops = _counted_flops(step)
+        net.loss_terms = torch.compile(net.loss_terms, dynamic=False, fullgraph=True)
         calls = itertools.count()
 
         def compiled_step() -> None:
             if next(calls):
                 return step()
             # The first call compiles as on a machine that never compiled it: no cache.
-            with (
-                warnings.catch_warnings(),
-                torch._inductor.config.patch(force_disable_caches=True),
-            ):
-                warnings.simplefilter(
-                    "ignore", UserWarning
-                )  # "dynamo_pgo force disabled ..."
-                return step()
+            with warnings.catch_warnings():  # "dynamo_pgo force disabled ..."
+                warnings.simplefilter("ignore", UserWarning)
+                with torch._inductor.config.patch(force_disable_caches=True):
+                    return step()
 
-        return compiled_step, len(batch[0]), flops
+        return compiled_step, len(data[0]), flops
 
     return build
 
 
-def _fit(make_model: Callable[[], nn.Module]) -> Callable:
+def _fit(device: torch.device):
+    torch.manual_seed(0)
+    model, count = _cvae(), FIT_EXAMPLES
+    x, y = (t.to(device) for t in _digits(count + FIT_VALIDATION, "quadrants"))
+    train = Batches(x[:count], y[:count], batch_size=BATCH, shuffle=True)
+    validation = Batches(x[count:], y[count:], batch_size=500)
+    options = {"epochs": FIT_EPOCHS, "progress": False, "device": device}
+    return (lambda: fit(model, train, validation, **options)), count * FIT_EPOCHS, 0
+
+
+def _evaluation(model: Callable, batch: Callable) -> Callable:
     def build(device: torch.device):
         torch.manual_seed(0)
-        model = make_model()
-        inputs, targets = (
-            t.to(device) for t in _quadrant_batch(FIT_EXAMPLES + FIT_VALIDATION)
-        )
-        train = Batches(
-            inputs[:FIT_EXAMPLES],
-            targets[:FIT_EXAMPLES],
-            batch_size=BOOK_BATCH,
-            shuffle=True,
-        )
-        validation = Batches(
-            inputs[FIT_EXAMPLES:], targets[FIT_EXAMPLES:], batch_size=500
-        )
-        call = lambda: fit(
-            model, train, validation, epochs=FIT_EPOCHS, progress=False, device=device
-        )  # noqa: E731
-        return call, FIT_EXAMPLES * FIT_EPOCHS, 0
+        net, data = model().to(device).eval(), tuple(t.to(device) for t in batch())
+        call = lambda: net.log_likelihood(*data, IS_SAMPLES)  # noqa: E731
+        return call, len(data[0]) * IS_SAMPLES, 0
 
     return build
-
-
-def _evaluation(
-    make_model: Callable[[], nn.Module], make_batch: Callable[[], tuple[Tensor, ...]]
-) -> Callable:
-    def build(device: torch.device):
-        torch.manual_seed(0)
-        model = make_model().to(device).eval()
-        batch = tuple(t.to(device) for t in make_batch())
-        return (
-            (lambda: model.log_likelihood(*batch, IS_SAMPLES)),
-            len(batch[0]) * IS_SAMPLES,
-            0,
-        )
-
-    return build
-
-
-def _quadrant_cvae() -> StructuredCVAE:
-    return StructuredCVAE(1, Baseline(1))
 
 
 def plan() -> list[Benchmark]:
     """Every row of a run, in order (the book's models at the chapters' sizes)."""
-    digits = lambda: digit_batch(BOOK_BATCH)  # noqa: E731
-    images = lambda: digit_batch(BOOK_BATCH)[:1]  # noqa: E731
-    quadrants = lambda: _quadrant_batch(BOOK_BATCH)  # noqa: E731
+    part, train, cvae, q = functools.partial, "train", _cvae, "quadrant CVAE"
+    labels, images = part(_digits, BATCH), part(_digits, BATCH, "images")
+    pairs, large = (
+        part(_digits, BATCH, "quadrants"),
+        part(_digits, LARGE_BATCH, "quadrants"),
+    )
+    pyro = part(_cvae, hidden_dims=(500, 500), latent_dim=200)  # Pyro's example
     rows = [
-        Benchmark(f"matmul {MATMUL_SIZE}^3 fp32", "matmul", _matmul(torch.float32)),
-        Benchmark(f"matmul {MATMUL_SIZE}^3 bf16", "matmul", _matmul(torch.bfloat16)),
-        Benchmark("train VAE", "train", _training(VAE, images, "fp32")),
-        Benchmark(
-            "train label CVAE, MLP",
-            "train",
-            _training(lambda: LabelCVAE("mlp", 4), digits, "fp32"),
-        ),
-        Benchmark(
+        (f"matmul {MATMUL}^3 fp32", "matmul", _matmul(torch.float32)),
+        (f"matmul {MATMUL}^3 bf16", "matmul", _matmul(torch.bfloat16)),
+        ("train VAE", train, _training(VAE, images)),
+        ("train label CVAE, MLP", train, _training(part(LabelCVAE, "mlp", 4), labels)),
+        (
             "train label CVAE, conv",
-            "train",
-            _training(lambda: LabelCVAE("conv", 4), digits, "fp32"),
+            train,
+            _training(part(LabelCVAE, "conv", 4), labels),
         ),
-        Benchmark(
-            "train quadrant baseline",
-            "train",
-            _training(lambda: Baseline(1), quadrants, "fp32"),
+        ("train quadrant baseline", train, _training(part(Baseline, 1), pairs)),
+        (QUADRANT_STEP, train, _training(cvae, pairs)),
+        (COMPILED_STEP, train, _training(cvae, pairs, compiled=True)),
+        (f"fit {q} ({FIT_EPOCHS} epochs with validation)", "fit", _fit),
+        (f"train {q}, 500-500/200", train, _training(pyro, pairs)),
+        (f"train {q}, bf16", train, _training(cvae, pairs, "bf16")),
+        (f"train {q}, batch {LARGE_BATCH}", train, _training(cvae, large)),
+        (
+            f"train {q}, batch {LARGE_BATCH}, bf16",
+            train,
+            _training(cvae, large, "bf16"),
         ),
-        Benchmark(QUADRANT_STEP, "train", _training(_quadrant_cvae, quadrants, "fp32")),
-        Benchmark(
-            COMPILED_STEP, "train", _training(_quadrant_cvae, quadrants, "fp32", True)
-        ),
-        Benchmark(
-            f"fit quadrant CVAE ({FIT_EPOCHS} epochs with validation)",
-            "fit",
-            _fit(_quadrant_cvae),
-        ),
-        Benchmark(
-            "train quadrant CVAE, 500-500/200",
-            "train",
-            _training(
-                lambda: StructuredCVAE(1, Baseline(1), **PYRO_SIZES), quadrants, "fp32"
-            ),
-        ),
-        Benchmark(
-            "train quadrant CVAE, bf16",
-            "train",
-            _training(_quadrant_cvae, quadrants, "bf16"),
-        ),
-        Benchmark(
-            f"train quadrant CVAE, batch {LARGE_BATCH}",
-            "train",
-            _training(_quadrant_cvae, lambda: _quadrant_batch(LARGE_BATCH), "fp32"),
-        ),
-        Benchmark(
-            f"train quadrant CVAE, batch {LARGE_BATCH}, bf16",
-            "train",
-            _training(_quadrant_cvae, lambda: _quadrant_batch(LARGE_BATCH), "bf16"),
-        ),
-        Benchmark(
+        (
             f"IS log-likelihood, VAE (S = {IS_SAMPLES})",
             "evaluate",
             _evaluation(VAE, images),
         ),
-        Benchmark(
-            f"IS log p(y|x), quadrant CVAE (S = {IS_SAMPLES})",
+        (
+            f"IS log p(y|x), {q} (S = {IS_SAMPLES})",
             "evaluate",
-            _evaluation(_quadrant_cvae, quadrants),
+            _evaluation(cvae, pairs),
         ),
     ]
-    return rows
+    return [Benchmark(*row) for row in rows]
 
 
-def measure(
-    benchmark: Benchmark, device: torch.device, min_seconds: float
-) -> Measurement:
-    """Time one planned row on ``device``."""
-    unit = {
-        "matmul": "GFLOP/s",
-        "train": "examples/s",
-        "fit": "examples/s",
-        "evaluate": "examples x samples/s",
-    }[benchmark.kind]
+def measure(benchmark: Benchmark, device: torch.device, min_seconds: float):
+    """Time one planned row on ``device``: its first call, then (after a warm-up of
+    training steps) repeated calls until ``min_seconds`` have passed, at least 3."""
+    unit = UNITS.get(benchmark.kind, "examples x samples/s")
     call, items, flops = benchmark.build(device)
     start = time.perf_counter()
     try:
         call()
-    except (
-        torch._dynamo.exc.BackendCompilerFailed
-    ) as error:  # e.g. no C++ compiler for torch.compile
+    except torch._dynamo.exc.BackendCompilerFailed as error:  # no C++ compiler, say
         cause = getattr(error, "inner_exception", None) or error
         reason = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0]}"
-        return Measurement(
-            benchmark.name, unit, None, skipped=f"torch.compile failed here: {reason}"
-        )
+        reason = f"torch.compile failed here: {reason}"
+        return Measurement(benchmark.name, unit, None, skipped=reason)
     _synchronize(device)
     first_call = time.perf_counter() - start
-    if benchmark.kind == "train" and not flops:
-        flops = _counted_flops(call)
-    seconds = _timed(
-        call, device, min_seconds, warmup=2 if benchmark.kind == "train" else 0
-    )
+    if benchmark.kind == "train":
+        flops = flops or _counted_flops(call)
+        for _ in range(2):
+            call()
+    _synchronize(device)
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < min_seconds:
+        call()
+        calls += 1
+        _synchronize(device)
+    seconds = (time.perf_counter() - start) / calls
     rate = flops / seconds / 1e9 if benchmark.kind == "matmul" else items / seconds
-    return Measurement(
-        benchmark.name, unit, rate, flops / seconds if flops else None, first_call
-    )
+    flops = flops / seconds if flops else None
+    return Measurement(benchmark.name, unit, rate, flops, first_call)
 
 
-def run(
-    quick: bool = False,
-    device: torch.device | str | None = None,
-    min_seconds: float | None = None,
-) -> dict:
-    """Measure every row of :func:`plan` once, in order; return them with machine and versions.
-
-    ``min_seconds`` per row (default 2, or 0.5 with ``quick``). Each row's
-    ``fraction_of_matmul`` divides its counted FLOP rate by the same run's fp32
-    matrix-multiply rate.
-    """
+def run(quick: bool = False, device=None, min_seconds: float | None = None) -> dict:
+    """Measure every row of :func:`plan` once, in order, ``min_seconds`` each (default
+    2, 0.5 with ``quick``); return them with the machine and the versions. Each row's
+    ``fraction_of_matmul`` divides its FLOP rate by the run's fp32 matrix multiply's."""
     device = torch.device(device) if device is not None else default_device()
     seconds = min_seconds or (0.5 if quick else 2.0)
-    started = datetime.now(timezone.utc)
-    rows = [measure(benchmark, device, seconds) for benchmark in plan()]
-    peak = rows[0].flops_per_second
-    return {
-        **machine(device),
-        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "quick": quick,
-        "seconds_per_row": seconds,
-        "batch_size": BOOK_BATCH,
-        "rows": [
-            {
-                **asdict(r),
-                "fraction_of_matmul": None
-                if r.flops_per_second is None
-                else r.flops_per_second / peak,
-            }
-            for r in rows
-        ],
-    }
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = [asdict(measure(benchmark, device, seconds)) for benchmark in plan()]
+    for row in rows:
+        flops = row["flops_per_second"]
+        row["fraction_of_matmul"] = flops and flops / rows[0]["flops_per_second"]
+    about = {"date": started, "quick": quick, "seconds_per_row": seconds}
+    return {**machine(device), **about, "batch_size": BATCH, "rows": rows}
 
 
 def compile_payoff(results: dict) -> str | None:
-    """What ``torch.compile`` buys the quadrant CVAE's step in this run, and when it is repaid; None if not measured.
-
-    The ratio of the compiled to the eager step rate, and the number of steps whose
-    saved time pays back the compilation (the compiled row's first call less the
-    eager row's).
-    """
+    """What ``torch.compile`` buys the quadrant CVAE's step in ``results``: the compiled
+    to eager rate ratio, and the steps whose saved time repays the compilation (the
+    compiled row's first call less the eager row's); None if not measured."""
     rows = {row["name"]: row for row in results["rows"]}
     eager, compiled = rows.get(QUADRANT_STEP), rows.get(COMPILED_STEP)
     if not eager or not compiled or eager["rate"] is None or compiled["rate"] is None:
         return None
     batch = results["batch_size"]
-    saved_per_step = batch / eager["rate"] - batch / compiled["rate"]
+    saved = batch / eager["rate"] - batch / compiled["rate"]
     compiling = compiled["first_call_seconds"] - eager["first_call_seconds"]
-    repaid = (
-        f"repaid after {compiling / saved_per_step:,.0f} steps of {batch} examples"
-        if saved_per_step > 0
-        else "never repaid"
-    )
+    repaid = f"repaid after {compiling / saved:,.0f} steps of {batch} examples"
+    ratio = compiled["rate"] / eager["rate"]
     return (
-        f"torch.compile: the compiled quadrant CVAE step runs at {compiled['rate'] / eager['rate']:.2f} times "
-        f"the eager step's rate; compiling took {compiling:.1f} s, {repaid}"
+        f"torch.compile: the compiled quadrant CVAE step runs at {ratio:.2f} times the "
+        f"eager step's rate; compiling took {compiling:.1f} s, "
+        + (repaid if saved > 0 else "never repaid")
     )
 
 
 def format_table(results: dict) -> str:
     """The results as a plain-text table."""
+    r = results
     lines = [
-        f"{results['device_name']} ({results['device']}, {results['threads']} threads), "
-        f"torch {results['torch']}, Python {results['python']}, {results['date']}",
-        f"{'benchmark':<46}{'rate':>14}  {'unit':<22}{'GFLOP/s':>9}{'of fp32 matmul':>16}{'first call, s':>15}",
+        f"{r['device_name']} ({r['device']}, {r['threads']} threads), "
+        f"torch {r['torch']}, Python {r['python']}, {r['date']}",
+        f"{'benchmark':<46}{'rate':>14}  {'unit':<22}{'GFLOP/s':>9}"
+        f"{'of fp32 matmul':>16}{'first call, s':>15}",
     ]
     for row in results["rows"]:
         if row["rate"] is None:
             lines.append(f"{row['name']:<46}{'skipped':>14}  {row['skipped']}")
             continue
-        gflops = (
-            ""
-            if row["flops_per_second"] is None
-            else f"{row['flops_per_second'] / 1e9:9.1f}"
-        )
-        share = (
-            ""
-            if row["fraction_of_matmul"] is None
-            else f"{row['fraction_of_matmul']:15.0%}"
-        )
+        flops, share = row["flops_per_second"], row["fraction_of_matmul"]
+        flops = "" if flops is None else f"{flops / 1e9:9.1f}"
+        share = "" if share is None else f"{share:15.0%}"
+        rate, first = f"{row['rate']:14,.0f}", f"{row['first_call_seconds']:15.2f}"
         lines.append(
-            f"{row['name']:<46}{row['rate']:14,.0f}  {row['unit']:<22}{gflops:>9}{share:>16}"
-            f"{row['first_call_seconds']:15.2f}"
+            f"{row['name']:<46}{rate}  {row['unit']:<22}{flops:>9}{share:>16}{first}"
         )
     payoff = compile_payoff(results)
     return "\n".join(lines + ([payoff] if payoff else []))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m cvae.run.bench", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="shorter timings (about ten seconds, noisier)",
-    )
+    about = __doc__.split("\n")[0]
+    parser = argparse.ArgumentParser("python -m cvae.run.bench", description=about)
+    parser.add_argument("--quick", action="store_true", help="about ten seconds")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
-        "--device",
-        help="cpu, cuda, cuda:1 ... (default: CVAE_DEVICE, else CUDA if present)",
+        "--device", help="cpu, cuda ... (default: CVAE_DEVICE, else CUDA)"
     )
     args = parser.parse_args(argv)
-    if args.json and not Path(args.json).parent.is_dir():
-        parser.error(
-            f"--json: the folder {str(Path(args.json).parent)!r} does not exist"
-        )
-    if args.json:
-        try:
-            writable_file(
-                "--json", args.json
-            )  # before the minutes of measuring, not after
-        except ValueError as error:
-            parser.error(str(error))
-    try:
-        device = (
-            check_device("--device", args.device) if args.device else default_device()
-        )
+    try:  # before the minutes of measuring, not after
+        folder = args.json and Path(args.json).parent
+        if folder and not folder.is_dir():
+            raise ValueError(f"--json: the folder {str(folder)!r} does not exist")
+        if args.json:
+            writable_file("--json", args.json)
+        device = check_device("--device", args.device or default_device())
     except ValueError as error:  # also a CVAE_DEVICE that cvae.settings refuses
         parser.error(str(error))
     results = run(quick=args.quick, device=device)
@@ -464,4 +320,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

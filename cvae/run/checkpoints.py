@@ -347,9 +347,15 @@ def read_checkpoint(
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load's messages run to many lines: keep the gist
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split("Check the documentation")[0]
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split(
+            "Check the documentation"
+        )[0]
         marker = "WeightsUnpickler error:"
-        text = f"weights-only unpickling: {text.split(marker)[1]}" if marker in text else text
+        text = (
+            f"weights-only unpickling: {text.split(marker)[1]}"
+            if marker in text
+            else text
+        )
         text = " ".join(text.split())[:200]
         raise CheckpointError(
             f"{path} is not a readable checkpoint ({type(error).__name__}: {text}); {retrain}"
