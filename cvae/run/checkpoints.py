@@ -164,18 +164,22 @@ def checksum(payload: Mapping) -> str:
         tensor = payload["state_dict"][name]
         digest.update(f"\n{name} {tensor.dtype} {list(tensor.shape)}\n".encode())
         digest.update(
-            tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+            tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()
         )
     return digest.hexdigest()
 
 
+def _problem(payload: dict) -> str | None:
+    """Why ``payload`` would not load back, or None."""
+    weights = _non_finite(payload["state_dict"])
+    plain = _not_plain({k: v for k, v in payload.items() if k != "state_dict"})
+    return plain or (
+        f"the weights hold NaN or infinite values ({weights})" if weights else None
+    )
+
+
 def save_checkpoint(
-    path: str | Path,
-    model: nn.Module,
-    *,
-    config: Mapping | None = None,
-    history: Mapping | None = None,
-    **extra: object,
+    path, model: nn.Module, *, config=None, history=None, **extra
 ) -> Path:
     """Write ``model``'s weights with its architecture, ``config``, ``history``, the
     ``extra`` entries and the versions, atomically.
@@ -185,35 +189,23 @@ def save_checkpoint(
     named like the checkpoint's own, NaN weights) or the write failed (no space left, a
     file-size limit), and ``KeyboardInterrupt`` after Ctrl-C during the write.
     """
-    path = Path(path)
+    path, python = Path(path), sys.version.split()[0]
+    versions = {"torch": str(torch.__version__), "cvae": __version__, "python": python}
     payload = {
         "format": CHECKPOINT_FORMAT,
         "architecture": architecture(model),
         "state_dict": {k: t.detach().cpu() for k, t in model.state_dict().items()},
         "config": dict(config or {}),
         "history": dict(history or {}),
-        "versions": {
-            "torch": str(torch.__version__),
-            "cvae": __version__,
-            "python": sys.version.split()[0],
-        },
+        "versions": versions,
     }
     kept = f"{path} keeps its previous content" if path.exists() else "nothing written"
-    taken = [key for key in extra if key in (*ENTRIES, "checksum")]
-    problem = (
-        f"the extra entry {taken[0]!r} would replace the checkpoint's own"
-        if taken
-        else None
-    )
-    payload.update({k: v for k, v in extra.items() if k not in ENTRIES})
-    problem = problem or _not_plain(
-        {k: v for k, v in payload.items() if k != "state_dict"}
-    )
-    if problem is None and _non_finite(payload["state_dict"]):
-        problem = f"the weights hold NaN or infinite values ({_non_finite(payload['state_dict'])})"
+    taken = [f"the extra entry {k!r} would replace the checkpoint's own" for k in extra
+             if k in (*payload, "checksum")]  # fmt: skip
+    problem = taken[0] if taken else _problem({**payload, **extra})
     if problem is not None:
         raise CheckpointError(f"cannot save {path}: {problem} ({kept})")
-    payload["checksum"] = checksum(payload)
+    payload.update(extra, checksum=checksum({**payload, **extra}))
     try:
         with atomic_write(path) as file:
             torch.save(payload, file)
@@ -229,57 +221,43 @@ def save_checkpoint(
             raise
         reason = cause.strerror[:1].lower() + cause.strerror[1:]
         if cause.errno == errno.ENOSPC:
-            stats = os.statvfs(path.parent)
+            free = os.statvfs(path.parent)
             reason += (
-                f" ({stats.f_bavail * stats.f_frsize // 1024} kB free in {path.parent})"
+                f" ({free.f_bavail * free.f_frsize // 1024} kB free in {path.parent})"
             )
         elif cause.errno == errno.EFBIG:
             reason += " (larger than this process's file-size limit, ulimit -f)"
-        raise CheckpointError(
-            f"cannot write the checkpoint {path}: {reason} ({kept})"
-        ) from None
+        message = f"cannot write the checkpoint {path}: {reason} ({kept})"
+        raise CheckpointError(message) from None
     return path
 
 
-def _not_plain(value: object, where: str = "the checkpoint") -> str | None:
+def _not_plain(value: object, where: str = "") -> str | None:
     """Where ``value`` holds something other than :data:`PLAIN` values, or None: only
     those load with ``weights_only`` and sort in the checksum's JSON."""
-    if type(value) is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                return (
-                    f"{where} has the key {key!r}, a {type(key).__name__}, not a string"
-                )
-            problem = _not_plain(
-                item, key if where == "the checkpoint" else f"{where}[{key!r}]"
-            )
-            if problem:
-                return problem
-    elif type(value) in (list, tuple):
-        return next(
-            filter(None, (_not_plain(v, f"{where}[{i}]") for i, v in enumerate(value))),
-            None,
-        )
-    elif type(value) not in PLAIN:
-        kind = type(value)
-        name = (
-            kind.__name__
-            if kind.__module__ == "builtins"
-            else f"{kind.__module__}.{kind.__name__}"
-        )
+    kind = type(value)
+    if kind is dict:
+        for key in (key for key in value if type(key) is not str):
+            return f"{where} has the key {key!r}, a {type(key).__name__}, not a string"
+        items = [(f"{where}[{k!r}]" if where else k, v) for k, v in value.items()]
+    elif kind in (list, tuple):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    elif kind in PLAIN:
+        return None
+    else:
+        module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
         return (
-            f"{where} is a {name}, not a plain value; a checkpoint holds None, bool, int, "
-            "float, str and lists, tuples and str-keyed dicts of them: convert it"
+            f"{where} is a {module}{kind.__name__}, not a plain value; a checkpoint "
+            "holds None, bool, int, float, str and lists, tuples and str-keyed dicts "
+            "of them: convert it"
         )
-    return None
+    return next(filter(None, (_not_plain(item, name) for name, item in items)), None)
 
 
 def _non_finite(state: Mapping[str, torch.Tensor]) -> str:
     """The names of the floating tensors of ``state`` holding NaN or infinite values."""
-    broken = [
-        k for k, t in state.items() if t.is_floating_point() and not t.isfinite().all()
-    ]
-    return ", ".join(broken[:5])
+    floating = [(k, t) for k, t in state.items() if t.is_floating_point()]
+    return ", ".join([k for k, t in floating if not t.isfinite().all()][:5])
 
 
 def _shape_differences(shapes: Mapping[str, list], wanted: Mapping[str, list]) -> str:
@@ -290,12 +268,10 @@ def _shape_differences(shapes: Mapping[str, list], wanted: Mapping[str, list]) -
 def _structure_problem(payload: object) -> str | None:
     """What makes ``payload`` something other than a checkpoint of this format."""
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        return (
-            f"format {payload.get('format') if isinstance(payload, dict) else None!r}"
-        )
-    missing = [k for k in (*ENTRIES[1:], "checksum") if k not in payload]
+        return f"format {isinstance(payload, dict) and payload.get('format')!r}"
+    missing = [repr(k) for k in (*ENTRIES[1:], "checksum") if k not in payload]
     if missing:
-        return f"no {', '.join(map(repr, missing))} entry"
+        return f"no {', '.join(missing)} entry"
     arch, state = payload["architecture"], payload["state_dict"]
     if not isinstance(arch, dict) or not isinstance(arch.get("shapes"), dict):
         return "its 'architecture' is not a dict with 'shapes'"
@@ -322,90 +298,77 @@ def _describe(arch: Mapping) -> str:
     return f"{arch['class']}({', '.join(f'{k}={v}' for k, v in arch['args'].items())})"
 
 
-def read_checkpoint(
-    path: str | Path,
-    model: nn.Module,
-    *,
-    config: Mapping | None = None,
-    settings: Sequence[str] = (),
-) -> dict:
+def read_checkpoint(path, model: nn.Module, *, config=None, settings=()) -> dict:
     """The verified payload of ``path``, checked against ``model`` (not loaded into it).
 
     Raises :class:`CheckpointError`, one line naming the file and what is wrong, when
     it is a folder, unreadable, of another structure, damaged (checksum), holds weights
     that are not finite, another class, constructor arguments or parameter shapes, or
-    values of ``settings`` (keys of ``config``) other than this run's.
+    values of ``settings`` (keys of the ``config`` dict) other than this run's.
     """
     path, wanted = Path(path), architecture(model)
     if path.is_dir():
         raise CheckpointError(
-            f"{path} is a folder, not a checkpoint file; move it away to retrain"
+            f"{path} is a folder, not a checkpoint file; move it away"
         )
     if not path.is_file():
         raise FileNotFoundError(f"path {str(path)!r}: no checkpoint file there")
-    retrain = "delete it to retrain"
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load's messages run to many lines: keep the gist
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split(
             "Check the documentation"
-        )[0]
-        marker = "WeightsUnpickler error:"
-        text = (
-            f"weights-only unpickling: {text.split(marker)[1]}"
-            if marker in text
-            else text
         )
-        text = " ".join(text.split())[:200]
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}: {text}); {retrain}"
-        ) from None
-    problem = _structure_problem(payload)
+        text = text[0].replace("WeightsUnpickler error:", "\0weights-only:").split("\0")
+        gist = " ".join(text[-1].split())[:200]
+        problem = f"is not a readable checkpoint ({type(error).__name__}: {gist})"
+    else:
+        problem = _mismatch(payload, wanted, dict(config or {}), settings)
     if problem is not None:
-        raise CheckpointError(
-            f"{path} is not a checkpoint of this book (format 2): {problem}; {retrain}"
-        )
-    if payload["checksum"] != checksum(payload):
-        raise CheckpointError(
-            f"{path} is damaged: its content does not match its SHA-256 checksum (changed "
-            f"bytes or an incomplete copy); {retrain}"
-        )
-    if _non_finite(payload["state_dict"]):
-        raise CheckpointError(
-            f"{path} holds NaN or infinite weights ({_non_finite(payload['state_dict'])}); {retrain}"
-        )
-    stored = payload["architecture"]
-    if stored.get("class") != wanted["class"] or stored.get("args") != wanted["args"]:
-        raise CheckpointError(
-            f"{path} holds a different architecture: {_describe(stored)}, but this run builds "
-            f"{_describe(wanted)}. Use another file or output folder, or delete this one to retrain"
-        )
-    if stored["shapes"] != wanted["shapes"]:
-        differ = _shape_differences(stored["shapes"], wanted["shapes"])
-        raise CheckpointError(
-            f"{path} holds tensors of other shapes than {wanted['class']}: {differ}"
-        )
-    ours, theirs = dict(config or {}), payload["config"]
-    differ = [
-        f"{key} {theirs.get(key)!r} (checkpoint) vs {ours.get(key)!r} (this run)"
-        for key in settings
-        if theirs.get(key) != ours.get(key)
-    ]
-    if differ:
-        raise CheckpointError(
-            f"{path} was trained with other settings: {'; '.join(differ)}. Use another "
-            "output folder, or delete the file to retrain"
-        )
+        raise CheckpointError(f"{path} {problem}")
     return payload
 
 
-def load_checkpoint(
-    path: str | Path,
-    model: nn.Module,
-    *,
-    config: Mapping | None = None,
-    settings: Sequence[str] = (),
-) -> dict:
+def _mismatch(payload: object, wanted: dict, config: dict, settings: Sequence[str]):
+    """What makes ``payload`` unusable for a model of architecture ``wanted`` trained
+    with ``config``, or None."""
+    retrain = "delete it to retrain"
+    problem = _structure_problem(payload)
+    if problem is not None:
+        return f"is not a checkpoint of this book (format 2): {problem}; {retrain}"
+    if payload["checksum"] != checksum(payload):
+        return (
+            "is damaged: its content does not match its SHA-256 checksum (changed "
+            f"bytes or an incomplete copy); {retrain}"
+        )
+    broken = _non_finite(payload["state_dict"])
+    if broken:
+        return f"holds NaN or infinite weights ({broken}); {retrain}"
+    stored = payload["architecture"]
+    if stored.get("class") != wanted["class"] or stored.get("args") != wanted["args"]:
+        return (
+            f"holds a different architecture: {_describe(stored)}, but this run "
+            f"builds {_describe(wanted)}. Use another file or output folder, or delete "
+            "this one"
+        )
+    if stored["shapes"] != wanted["shapes"]:
+        differ = _shape_differences(stored["shapes"], wanted["shapes"])
+        return f"holds tensors of other shapes than {wanted['class']}: {differ}"
+    stored = payload["config"]
+    differ = [
+        f"{key} {stored.get(key)!r} (checkpoint) vs {config.get(key)!r} (this run)"
+        for key in settings
+        if stored.get(key) != config.get(key)
+    ]
+    if differ:
+        return (
+            f"was trained with other settings: {'; '.join(differ)}. Use another output "
+            "folder, or delete the file to retrain"
+        )
+    return None
+
+
+def load_checkpoint(path, model: nn.Module, *, config=None, settings=()) -> dict:
     """Load ``path`` into ``model`` (built with the intended architecture), leave it in
     evaluation mode and return the payload; the checks and errors of
     :func:`read_checkpoint`."""
