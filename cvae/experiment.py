@@ -1,4 +1,4 @@
-r"""The quadrant experiment of Sohn et al.: four models, 1 to 3 given quadrants, :math:`-\log p(y \mid x)` of each.
+r"""Sohn et al.'s quadrant experiment: four models, 1 to 3 given quadrants, each scored.
 
 Explained in the chapter :chapter:`Structured output prediction: completing digits
 <book/quadrants>`, which calls :func:`run_quadrant_experiment` with a small budget and
@@ -8,10 +8,10 @@ one, resumable, writing ``results.csv`` (read back with :func:`read_results`).
 For each random seed and number of given quadrants it trains the
 :class:`~cvae.structured.Baseline` first and then the CVAE, the GSNN and the hybrid
 (:class:`~cvae.structured.StructuredCVAE` with ``alpha`` 1, 0 and ``hybrid_alpha``) on
-top of it, and estimates the negative conditional log-likelihood on the test digits
-(and, for the models with a recognition network, the test KL and the active latent
-units). With a checkpoint folder each model is saved after training and loaded, not
-retrained, when its checkpoint exists; a model whose training blew up is not saved.
+top of it, and estimates the negative conditional log-likelihood
+:math:`-\log p(y \mid x)` on the test digits (and, for the models with a recognition
+network, the test KL and the active latent units). With a checkpoint folder each model
+is saved after training and loaded, not retrained, when its checkpoint exists.
 """
 
 from __future__ import annotations
@@ -25,13 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from cvae.checks import (
-    check_choice,
-    check_positive_float,
-    check_positive_int,
-    check_seed,
-    check_sizes,
-)
+from cvae import checks
 from cvae.data import (
     Batches,
     DataUnavailableError,
@@ -54,7 +48,7 @@ from cvae.structured import (
 from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
-# Settings that change what a trained model is: a checkpoint made with other values is refused.
+# Settings that change what a trained model is: a checkpoint of other values is refused.
 TRAINING_SETTINGS = (
     *("data", "limit", "epochs", "batch_size", "learning_rate", "patience"),
     *("validation_fraction", "seed", "precision"),
@@ -74,8 +68,8 @@ class QuadrantConfig:
         hybrid_alpha: :math:`\\alpha` of the hybrid model.
         num_particles: :math:`L`, the prior samples of the GSNN term.
         gsnn_objective: the GSNN term of the GSNN and the hybrid: ``"mean_log"``, Sohn
-            et al.'s mean of log-likelihoods, or ``"log_mean"``, the logarithm of the mean
-            (see :class:`~cvae.structured.StructuredCVAE`).
+            et al.'s mean of log-likelihoods, or ``"log_mean"``, the logarithm of the
+            mean (see :class:`~cvae.structured.StructuredCVAE`).
         num_samples: :math:`S`, the samples of the likelihood estimators.
         validation_fraction: share of the training digits held out for early stopping.
         seed: seeds every model's initialization, training and evaluation.
@@ -100,10 +94,21 @@ class QuadrantConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        """Check every setting and keep the checked, plain Python value (a NumPy learning
-        rate becomes a float), as checkpoints store them."""
-        alpha = check_positive_float("hybrid_alpha", self.hybrid_alpha, allow_zero=True)
-        fraction = check_positive_float("validation_fraction", self.validation_fraction)
+        """Check every setting and keep the checked, plain Python value (a NumPy
+        learning rate becomes a float), as checkpoints store them."""
+        number, choice, c = checks.check_positive_float, checks.check_choice, self
+
+        def positive(name: str, minimum: int = 1) -> int | None:
+            value = getattr(self, name)
+            optional = name in ("limit", "patience") and value is None
+            return (
+                None
+                if optional
+                else checks.check_positive_int(name, value, minimum=minimum)
+            )
+
+        alpha = number("hybrid_alpha", self.hybrid_alpha, allow_zero=True)
+        fraction = number("validation_fraction", self.validation_fraction)
         if alpha > 1:
             raise ValueError(
                 f"hybrid_alpha must be in [0, 1] (1: CVAE, 0: GSNN), got {alpha}"
@@ -111,27 +116,20 @@ class QuadrantConfig:
         if fraction >= 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
         checked = {
-            "data": check_choice("data", self.data, DATA_SOURCES),
-            "limit": None
-            if self.limit is None
-            else check_positive_int("limit", self.limit, minimum=20),
-            "epochs": check_positive_int("epochs", self.epochs),
-            "batch_size": check_positive_int("batch_size", self.batch_size),
-            "learning_rate": check_positive_float("learning_rate", self.learning_rate),
-            "patience": None
-            if self.patience is None
-            else check_positive_int("patience", self.patience),
-            "hidden_dims": tuple(check_sizes("hidden_dims", self.hidden_dims)),
-            "latent_dim": check_positive_int("latent_dim", self.latent_dim),
+            "data": choice("data", c.data, DATA_SOURCES),
+            "limit": positive("limit", minimum=20),
+            **{name: positive(name) for name in ("epochs", "batch_size", "patience")},
+            "learning_rate": number("learning_rate", c.learning_rate),
+            "hidden_dims": tuple(checks.check_sizes("hidden_dims", c.hidden_dims)),
+            **{name: positive(name) for name in ("latent_dim", "num_particles")},
             "hybrid_alpha": alpha,
-            "num_particles": check_positive_int("num_particles", self.num_particles),
-            "gsnn_objective": check_choice(
-                "gsnn_objective", self.gsnn_objective, GSNN_OBJECTIVES
+            "gsnn_objective": choice(
+                "gsnn_objective", c.gsnn_objective, GSNN_OBJECTIVES
             ),
-            "num_samples": check_positive_int("num_samples", self.num_samples),
+            "num_samples": positive("num_samples"),
             "validation_fraction": fraction,
-            "seed": check_seed("seed", self.seed),
-            "precision": check_choice("precision", self.precision, PRECISIONS),
+            "seed": checks.check_seed("seed", c.seed),
+            "precision": choice("precision", c.precision, PRECISIONS),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -143,7 +141,7 @@ class QuadrantConfig:
 
 @dataclass(frozen=True)
 class Digits:
-    """The experiment's digits (grey levels, as loaded): training, validation and test splits."""
+    """The experiment's digits (grey levels, as loaded): train, validation and test."""
 
     source: str
     train_images: Tensor
@@ -154,57 +152,59 @@ class Digits:
     test_labels: Tensor
 
     def __str__(self) -> str:
-        return (
-            f"data: {self.source!r}: {len(self.train_images):,} training, "
-            f"{len(self.validation_images):,} validation and {len(self.test_images):,} test digits"
-        )
+        sizes = self.train_images, self.validation_images, self.test_images
+        train, validation, test = (f"{len(images):,}" for images in sizes)
+        split = f"{train} training, {validation} validation and {test} test digits"
+        return f"data: {self.source!r}: {split}"
 
 
 def load_experiment_digits(
     config: QuadrantConfig, data: DigitData | None = None
 ) -> Digits:
-    """Load ``config.data`` (unless given), keep the first ``config.limit`` digits and hold
-    out the validation split, drawn with ``config.seed``."""
-    data = data if data is not None else load_digits(config.data)
-    train = data.train_images[: config.limit], data.train_labels[: config.limit]
-    test = data.test_images[: config.limit], data.test_labels[: config.limit]
-    held_out = round(len(train[0]) * config.validation_fraction)
+    """Load ``config.data`` (unless given), keep the first ``config.limit`` digits and
+    hold out the validation split, drawn with ``config.seed``."""
+    data, limit = data if data is not None else load_digits(config.data), config.limit
+    train = data.train_images[:limit], data.train_labels[:limit]
+    test = data.test_images[:limit], data.test_labels[:limit]
+    held_out, fraction = (
+        round(len(train[0]) * config.validation_fraction),
+        config.validation_fraction,
+    )
     if not 0 < held_out < len(train[0]) or not len(test[0]):
         raise DataUnavailableError(
-            f"the {data.source!r} data hold {len(train[0]):,} training and {len(test[0]):,} test "
-            f"digits: too few for this experiment, which holds out {config.validation_fraction:g} "
-            "of the training digits for validation and needs test digits"
+            f"the {data.source!r} data hold {len(train[0]):,} training and "
+            f"{len(test[0]):,} test digits: too few for this experiment, which holds "
+            f"out {fraction:g} of the training digits for validation and needs test "
+            "digits"
         )
-    train, validation = split_validation(
-        *train, config.validation_fraction, seed=config.seed
-    )
+    train, validation = split_validation(*train, fraction, seed=config.seed)
     return Digits(data.source, *train, *validation, *test)
 
 
 def quadrant_split(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
-    """Binarize grey-level digits (threshold 0.5) and split them: ``(inputs, targets)``."""
+    """Binarize grey-level digits (threshold 0.5), split them: ``(inputs, targets)``."""
     return split_quadrants(binarize(images), num_given)
 
 
 def build_model(
-    kind: str, num_given: int, config: QuadrantConfig, baseline: Baseline | None = None
+    kind: str, num_given: int, config: QuadrantConfig, baseline=None
 ) -> nn.Module:
     """A fresh, untrained model of ``kind`` (one of ``MODELS``); the latent models are
     built on the trained ``baseline``."""
     if kind == "baseline":
         return Baseline(num_given, config.hidden_dims)
     alpha = {"cvae": 1.0, "gsnn": 0.0, "hybrid": config.hybrid_alpha}[kind]
+    gsnn = (
+        alpha < 1
+    )  # the CVAE has no GSNN term: its checkpoints serve any L and objective
     return StructuredCVAE(
         num_given,
         baseline,
         alpha=alpha,
         latent_dim=config.latent_dim,
         hidden_dims=config.hidden_dims,
-        # The CVAE has no GSNN term: its checkpoints serve runs of any objective and particle count.
-        num_particles=config.num_particles
-        if alpha < 1
-        else QuadrantConfig.num_particles,
-        gsnn_objective=config.gsnn_objective if alpha < 1 else GSNN_OBJECTIVES[0],
+        num_particles=config.num_particles if gsnn else QuadrantConfig.num_particles,
+        gsnn_objective=config.gsnn_objective if gsnn else GSNN_OBJECTIVES[0],
     )
 
 
@@ -233,7 +233,7 @@ def train_model(
 ) -> TrainedModel:
     """Train one model with :func:`cvae.training.fit`, or load it from its checkpoint.
 
-    Everything random (initialization, batches, sampling) is seeded with ``config.seed``.
+    Everything random (initialization, batches, sampling) is seeded by ``config.seed``.
     With ``checkpoint_dir`` a model whose checkpoint ``<kind>-q<num_given>-s<seed>.pt``
     exists is loaded instead (refused if another architecture or other
     ``TRAINING_SETTINGS`` made it); a trained one is saved there, unless its best
@@ -242,9 +242,11 @@ def train_model(
     """
     device = training_device(device)
     seed_everything(config.seed)
-    model = build_model(
-        check_choice("kind", kind, MODELS), check_num_given(num_given), config, baseline
+    kind, num_given = (
+        checks.check_choice("kind", kind, MODELS),
+        check_num_given(num_given),
     )
+    model = build_model(kind, num_given, config, baseline)
     name = f"{kind}, {num_given} given quadrant(s), seed {config.seed}"
     path = (
         checkpoint_dir
@@ -255,13 +257,8 @@ def train_model(
             path, model, config=config.as_dict(), settings=TRAINING_SETTINGS
         )
         log(f"resumed {name}, from {path} (not retrained)")
-        return TrainedModel(
-            kind,
-            num_given,
-            model.to(device),
-            History.from_dict(stored["history"]),
-            True,
-        )
+        history = History.from_dict(stored["history"])
+        return TrainedModel(kind, num_given, model.to(device), history, resumed=True)
     train = quadrant_split(digits.train_images, num_given)
     validation = quadrant_split(digits.validation_images, num_given)
     history = fit(
@@ -285,9 +282,9 @@ def train_model(
         )
         if best > untrained + abs(untrained):
             raise TrainingDiverged(
-                f"{path} not written: the best validation loss, {best:.4g}, is more than twice "
-                f"the untrained model's ({untrained:.4g}): training blew up. Try a smaller "
-                "learning rate"
+                f"{path} not written: the best validation loss, {best:.4g}, is more "
+                f"than twice the untrained model's ({untrained:.4g}): training blew "
+                "up. Try a smaller learning rate"
             )
         save_checkpoint(
             path, model, config=config.as_dict(), history=history.as_dict(), kind=kind
@@ -296,9 +293,10 @@ def train_model(
 
 
 def evaluate_model(
-    model: nn.Module, inputs: Tensor, targets: Tensor, config: QuadrantConfig
+    model: nn.Module, inputs: Tensor, targets: Tensor, config
 ) -> dict[str, float]:
-    r"""Mean :math:`-\log p(y \mid x)` (nats per image) of ``model`` on a test split, and its latent code.
+    r"""Mean :math:`-\log p(y \mid x)` (nats per image) of ``model`` on a test split,
+    and its latent code.
 
     ``nll_importance`` and ``nll_monte_carlo`` are the two estimators with ``S =
     config.num_samples``; ``nll`` is the number the paper's table reports: exact for the
@@ -308,62 +306,59 @@ def evaluate_model(
     """
 
     def mean(estimator: str) -> float:
-        return float(
-            negative_conditional_log_likelihood(
-                model,
-                inputs,
-                targets,
-                estimator=estimator,
-                num_samples=config.num_samples,
-                seed=config.seed,
-            ).mean()
+        options = {"num_samples": config.num_samples, "seed": config.seed}
+        nll = negative_conditional_log_likelihood(
+            model, inputs, targets, estimator=estimator, **options
         )
+        return float(nll.mean())
 
     if isinstance(model, Baseline):
         exact = mean("importance")
+        scores = {"nll": exact, "estimator": "exact", "nll_importance": exact}
         return {
-            **{
-                "nll": exact,
-                "estimator": "exact",
-                "nll_importance": exact,
-                "nll_monte_carlo": exact,
-            },
-            **{"kl": math.nan, "active_units": math.nan},
+            **scores,
+            "nll_monte_carlo": exact,
+            "kl": math.nan,
+            "active_units": math.nan,
         }
-    monte_carlo = mean("monte_carlo")
-    latent = latent_summary(model, inputs, targets)
+    monte_carlo, latent = mean("monte_carlo"), latent_summary(model, inputs, targets)
     if model.recognition_net is None:
-        return {"nll": monte_carlo, "estimator": "monte_carlo", "nll_importance": math.nan,
-                "nll_monte_carlo": monte_carlo, **latent}  # fmt: skip
-    importance = mean("importance")
-    return {"nll": importance, "estimator": "importance", "nll_importance": importance,
-            "nll_monte_carlo": monte_carlo, **latent}  # fmt: skip
+        scores = {
+            "nll": monte_carlo,
+            "estimator": "monte_carlo",
+            "nll_importance": math.nan,
+        }
+    else:
+        importance = mean("importance")
+        scores = {
+            "nll": importance,
+            "estimator": "importance",
+            "nll_importance": importance,
+        }
+    return {**scores, "nll_monte_carlo": monte_carlo, **latent}
 
 
 @torch.no_grad()
 def latent_summary(
-    model: StructuredCVAE, inputs: Tensor, targets: Tensor, batch_size: int = 500
-) -> dict[str, float]:
-    r"""The mean test :math:`\mathrm{KL}(q(z \mid x, y) \,\|\, p(z \mid x))` and the active units of ``q``.
+    model: StructuredCVAE, inputs: Tensor, targets: Tensor, batch_size=500
+) -> dict:
+    r"""The mean test :math:`\mathrm{KL}(q(z \mid x, y) \,\|\, p(z \mid x))` and the
+    active units of ``q``.
 
-    ``active_units`` is Burda et al.'s count (:func:`cvae.estimators.count_active_units`):
-    the units whose mean :math:`\mathbb E_q[z_u]` varies across the test pairs by more
-    than 0.01. With a prior that depends on :math:`x` a unit can pass it by following the
-    prior's mean, which carries nothing about :math:`y` beyond :math:`x`;
+    ``active_units`` is Burda et al.'s count
+    (:func:`cvae.estimators.count_active_units`): the units whose mean
+    :math:`\mathbb E_q[z_u]` varies across the test pairs by more than 0.01. With a prior that depends on :math:`x` a unit can pass it by following
+    the prior's mean, which carries nothing about :math:`y` beyond :math:`x`;
     ``active_units_vs_prior`` therefore counts the same on the means measured from the
     prior in its own standard deviations, :math:`(\mathbb E_q[z_u] - \mu_{p,u}(x)) /
     \sigma_{p,u}(x)`: zero for a unit whose posterior is its prior. All three are NaN
     for a GSNN, which has no recognition network :math:`q`.
     """
     if model.recognition_net is None:
-        return {
-            "kl": math.nan,
-            "active_units": math.nan,
-            "active_units_vs_prior": math.nan,
-        }
+        return dict.fromkeys(("kl", "active_units", "active_units_vs_prior"), math.nan)
     device = next(model.parameters()).device
     kls, means, standardized = [], [], []
-    for x, y in zip(inputs.split(batch_size), targets.split(batch_size)):
+    for x, y in zip(inputs.split(batch_size), targets.split(batch_size), strict=True):
         x, y = x.to(device), y.to(device)
         (mu_q, logvar_q), (mu_p, logvar_p) = model.recognize(x, y), model.prior(x)
         kls.append(gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).cpu())
@@ -389,13 +384,14 @@ class ExperimentResult:
     models: dict[tuple[str, int, int], TrainedModel] = field(default_factory=dict)
 
     def model(self, kind: str, num_given: int, seed: int | None = None) -> nn.Module:
-        """The trained model of ``kind`` for ``num_given`` and ``seed`` (default: the first)."""
+        """The trained model of ``kind`` for ``num_given`` and ``seed`` (default: the
+        first)."""
         return self.models[
             (kind, num_given, self.seeds[0] if seed is None else seed)
         ].model
 
     def values(self, kind: str, num_given: int, column: str = "nll") -> list[float]:
-        """One ``column`` of the rows of ``kind`` and ``num_given``: a value per seed, in seed order."""
+        """One ``column`` of the rows of ``kind`` and ``num_given``: one per seed."""
         rows = {(r["model"], r["num_given"], r["seed"]): r for r in self.rows}
         return [rows[kind, num_given, seed][column] for seed in self.seeds]
 
@@ -403,7 +399,7 @@ class ExperimentResult:
 def check_runs(
     quadrants: Sequence[int], seeds: Sequence[int]
 ) -> tuple[list[int], list[int]]:
-    """Require 1, 2 and/or 3 given quadrants and at least one seed in ``[0, 2**63)``, each once."""
+    """Require 1, 2 and/or 3 given quadrants, and seeds in ``[0, 2**63)``, each once."""
     checked = [check_num_given(k) for k in quadrants]
     if not checked or len(set(checked)) != len(checked):
         raise ValueError(
@@ -411,9 +407,7 @@ def check_runs(
         )
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
         raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
-    seeds = [
-        check_seed(f"seeds[{position}]", seed) for position, seed in enumerate(seeds)
-    ]
+    seeds = [checks.check_seed(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must list at least one seed, each once, got {seeds}")
     return checked, seeds
@@ -430,20 +424,19 @@ def run_quadrant_experiment(
     log: Callable[[str], None] = print,
     on_row: Callable[[list[dict]], None] | None = None,
 ) -> ExperimentResult:
-    """Train and evaluate the four models for each number of given quadrants and each seed.
+    """Train and evaluate the four models for each number of given quadrants and seed.
 
-    For each seed (default: ``config.seed`` alone) and ``num_given``: the baseline first,
-    then the CVAE, the GSNN and the hybrid, each evaluated on the test digits right after
-    training (:func:`evaluate_model`). A seed seeds everything random of its runs: the
-    validation split, the initializations, the batches and the estimates. Checkpoints
-    as :func:`train_model` with ``checkpoint_dir``; ``on_row`` gets the rows so far
-    after every model (the command line writes them).
+    For each seed (default: ``config.seed`` alone) and ``num_given``: the baseline
+    first, then the CVAE, the GSNN and the hybrid, each evaluated on the test digits
+    right after training (:func:`evaluate_model`). A seed seeds everything random of
+    its runs: the validation split, the initializations, the batches and the estimates.
+    Checkpoints as :func:`train_model` with ``checkpoint_dir``; ``on_row`` gets the rows
+    so far after every model (the command line writes them).
     """
     config = config or QuadrantConfig()
     quadrants, seeds = check_runs(quadrants, [config.seed] if seeds is None else seeds)
-    device = training_device(device)
-    data = load_digits(config.data)
-    result = None
+    device, data, result = training_device(device), load_digits(config.data), None
+    options = {"checkpoint_dir": checkpoint_dir, "device": device, "progress": progress}
     for seed in seeds:
         run = replace(config, seed=seed)
         digits = load_experiment_digits(run, data)
@@ -455,25 +448,22 @@ def run_quadrant_experiment(
             baseline = None
             for kind in MODELS:
                 trained = train_model(
-                    kind, num_given, digits, run, baseline=baseline, checkpoint_dir=checkpoint_dir,
-                    device=device, progress=progress, log=log,
-                )  # fmt: skip
-                if kind == "baseline":
-                    baseline = trained.model
+                    kind, num_given, digits, run, baseline=baseline, log=log, **options
+                )
+                baseline = trained.model if kind == "baseline" else baseline
                 result.models[(kind, num_given, seed)] = trained
                 scores = evaluate_model(trained.model, test_inputs, test_targets, run)
+                history = trained.history
                 result.rows.append({
                     "model": kind, "num_given": num_given, "seed": seed, **scores,
                     "num_samples": config.num_samples if kind != "baseline" else 0,
-                    "epochs_run": trained.history.epochs, "best_epoch": trained.history.best_epoch,
-                    "train_seconds": round(trained.history.seconds, 1), "data": digits.source,
-                    "train_size": len(digits.train_images), "test_size": len(digits.test_images),
-                    "resumed": trained.resumed,
+                    "epochs_run": history.epochs, "best_epoch": history.best_epoch,
+                    "train_seconds": round(history.seconds, 1), "data": digits.source,
+                    "train_size": len(digits.train_images),
+                    "test_size": len(digits.test_images), "resumed": trained.resumed,
                 })  # fmt: skip
-                log(
-                    f"  {kind:>8}, {num_given} given, seed {seed}: "
-                    f"-log p(y|x) = {scores['nll']:.2f} nats ({scores['estimator']})"
-                )
+                nll = f"{scores['nll']:.2f} nats ({scores['estimator']})"
+                log(f"  {kind:>8}, {num_given} given, seed {seed}: -log p(y|x) = {nll}")
                 if on_row is not None:
                     on_row(result.rows)
     return result
@@ -484,9 +474,9 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
 
     A ``ValueError`` says why a file is not a results file of this experiment (not
     UTF-8 CSV, no ``model`` and ``num_given`` columns, a row longer or shorter than the
-    header): rows are merged by those columns, so it is refused rather than overwritten.
+    header): rows are merged by those columns, so it is refused, not overwritten.
     """
-    path = Path(path)
+    path, anew = Path(path), "move it away to start anew"
     if not path.exists():
         return []
     try:  # utf-8-sig: also a file that a spreadsheet saved with a byte-order mark
@@ -495,16 +485,15 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
             rows, columns = list(reader), reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ValueError(
-            f"{path} cannot be read as results ({error}); move it away to start anew"
+            f"{path} cannot be read as results ({error}); {anew}"
         ) from None
     if rows and not {"model", "num_given"} <= set(columns):
-        raise ValueError(
-            f"{path} has no model and num_given columns; move it away to start anew"
-        )
+        raise ValueError(f"{path} has no model and num_given columns; {anew}")
     for number, row in enumerate(rows, start=1):
         if None in row or None in row.values():
+            more = "more" if None in row else "fewer"
             raise ValueError(
-                f"{path}: row {number} has {'more' if None in row else 'fewer'} values than the "
-                "header has columns; repair it, or move the file away to start anew"
+                f"{path}: row {number} has {more} values than the header has columns; "
+                f"repair it, or {anew}"
             )
     return rows

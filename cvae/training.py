@@ -46,7 +46,7 @@ PRECISIONS = ("fp32", "bf16")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the weights became NaN or infinite; the model holds its best weights."""
+    """The loss or the weights became NaN or infinite; the model has the best weights."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -133,9 +133,9 @@ def _batch_sums(terms: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 def _check_terms(model: nn.Module, terms: object, size: int) -> None:
-    """What ``loss_terms`` must return: a dict of per-example tensors, shape ``(size,)``,
-    with a ``"loss"``. A batch mean instead would silently divide every number of the
-    History by the batch size. Shapes only: no value is read from the device."""
+    """What ``loss_terms`` must return: a dict of per-example tensors of shape
+    ``(size,)``, with a ``"loss"``. A batch mean instead would silently divide every
+    number of the History by the batch size. Shapes only: no value is read."""
     hook = f"{type(model).__name__}.loss_terms"
     if not isinstance(terms, dict):
         kind = type(terms).__name__
@@ -233,7 +233,7 @@ class _Best:
                 self.saved = self.epoch
 
     def restore(self) -> str:
-        """Restore the best weights; say which epoch's the model and the checkpoint hold."""
+        """Restore the best weights; say which epoch's the model and checkpoint hold."""
         self.model.load_state_dict(self.state)
         self.model.eval()
         restored, file = (
@@ -306,9 +306,10 @@ def fit(
             kind = type(batches).__name__
             raise TypeError(f"{name} must be cvae.data.Batches, got {kind}")
         elif len(batches) == 0:
+            size, drop = len(batches.tensors[0]), batches.drop_last
             raise ValueError(
-                f"{name} has no batches ({len(batches.tensors[0])} examples, batch_size="
-                f"{batches.batch_size}, drop_last={batches.drop_last}): nothing to train on"
+                f"{name} has no batches ({size} examples, batch_size="
+                f"{batches.batch_size}, drop_last={drop}): nothing to train on"
             )
     settings = {  # plain Python values, as the checkpoint stores them (no NumPy scalar)
         "epochs": check_positive_int("epochs", epochs),
@@ -389,8 +390,9 @@ def fit(
     last = history.train["loss"][-1]
     if last > first_loss + abs(first_loss):  # more than doubled: gone astray
         warnings.warn(
-            f"{description}: the training loss rose from {first_loss:.4g} (first batch) "
-            f"to {last:.4g} in epoch {epoch}; the learning rate is probably too large",
+            f"{description}: the training loss rose from {first_loss:.4g} (first "
+            f"batch) to {last:.4g} in epoch {epoch}; the learning rate is probably too "
+            "large",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -438,5 +440,6 @@ def _diverged(
     what = what if math.isfinite(value) else f"the loss became {value}"
     restored = best.restore()
     return TrainingDiverged(
-        f"{description}: {what} in epoch {epoch}; {restored}. Try a smaller learning_rate."
+        f"{description}: {what} in epoch {epoch}; {restored}. Try a smaller "
+        "learning_rate."
     )
