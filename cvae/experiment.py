@@ -347,11 +347,12 @@ def latent_summary(
 
     ``active_units`` is Burda et al.'s count
     (:func:`cvae.estimators.count_active_units`): the units whose mean
-    :math:`\mathbb E_q[z_u]` varies across the test pairs by more than 0.01. With a prior that depends on :math:`x` a unit can pass it by following
-    the prior's mean, which carries nothing about :math:`y` beyond :math:`x`;
-    ``active_units_vs_prior`` therefore counts the same on the means measured from the
-    prior in its own standard deviations, :math:`(\mathbb E_q[z_u] - \mu_{p,u}(x)) /
-    \sigma_{p,u}(x)`: zero for a unit whose posterior is its prior. All three are NaN
+    :math:`\mathbb E_q[z_u]` varies across the test pairs by more than 0.01. With a
+    prior that depends on :math:`x` a unit can pass it by following the prior's mean,
+    which carries nothing about :math:`y` beyond :math:`x`; ``active_units_vs_prior``
+    therefore counts the same on the means measured from the prior in its own standard
+    deviations, :math:`(\mathbb E_q[z_u] - \mu_{p,u}(x)) / \sigma_{p,u}(x)`: zero for a
+    unit whose posterior is its prior. All three are NaN
     for a GSNN, which has no recognition network :math:`q`.
     """
     if model.recognition_net is None:
