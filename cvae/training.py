@@ -46,7 +46,7 @@ PRECISIONS = ("fp32", "bf16")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the weights became NaN or infinite; the model has the best weights."""
+    """The loss or the weights became NaN or infinite; the best weights are restored."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):

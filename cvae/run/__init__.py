@@ -1,4 +1,4 @@
-"""Run machinery beside the book's code: the resumable command line, checkpoints, benchmark.
+"""Run machinery beside the book's code: the command line, checkpoints, benchmark.
 
 * ``python -m cvae.run``: the quadrant experiment of :mod:`cvae.experiment` with a large
   budget, resumable, with checkpoints, ``results.csv`` and ``run.json``

@@ -1,6 +1,6 @@
 """The quadrant experiment as a resumable command, ``python -m cvae.run``::
 
-    python -m cvae.run --quadrants 1 2 3 --data mnist --epochs 100 --seeds 0 1 2 \
+    python -m cvae.run --quadrants 1 2 3 --data mnist --epochs 100 --seeds 0 1 2 \\
         --out runs/quadrants
 
 It runs :func:`cvae.experiment.run_quadrant_experiment` with one checkpoint per model,
@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import json
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
 
 from cvae import __version__, settings
 from cvae.data import IMAGE_PIXELS, DataUnavailableError
@@ -52,28 +51,19 @@ from cvae.run.checkpoints import (
 from cvae.structured import GSNN_OBJECTIVES
 from cvae.training import PRECISIONS, TrainingDiverged
 
-RESULTS_FILE, RUN_FILE = "results.csv", "run.json"
-COMMAND = "python -m cvae.run"
-COMMAND_LINE_EPOCHS = (
-    100  # the epoch budget unless --epochs or CVAE_EPOCHS says otherwise
-)
+RESULTS_FILE, RUN_FILE, COMMAND = "results.csv", "run.json", "python -m cvae.run"
+say = functools.partial(print, flush=True)
+COMMAND_LINE_EPOCHS = 100  # the budget unless --epochs or CVAE_EPOCHS says otherwise
 RESULT_FIELDS = (
-    *(
-        "model",
-        "num_given",
-        "seed",
-        "nll",
-        "estimator",
-        "nll_importance",
-        "nll_monte_carlo",
-    ),
-    *("kl", "active_units", "active_units_vs_prior", "num_samples", "epochs_run"),
-    *("best_epoch", "train_seconds", "data", "train_size", "test_size", "resumed"),
+    *("model", "num_given", "seed", "nll", "estimator", "nll_importance"),
+    *("nll_monte_carlo", "kl", "active_units", "active_units_vs_prior", "num_samples"),
+    *("epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size"),
+    "resumed",
 )
 
 
 def _row_key(row: dict) -> tuple[str, str, str]:
-    """Rows are merged by model, quadrant count and seed (``0``, ``0.0`` and ``"0"`` are one)."""
+    """Rows merge by model, quadrant count and seed (``0``, ``0.0``, ``"0"``: one)."""
 
     def number(value: object) -> str:
         text = str(value).strip()
@@ -85,52 +75,37 @@ def _row_key(row: dict) -> tuple[str, str, str]:
     return row["model"], number(row["num_given"]), number(row.get("seed", ""))
 
 
+def _row_order(key: tuple[str, str, str]) -> tuple:
+    kind, num_given, seed = key
+    position = MODELS.index(kind) if kind in MODELS else len(MODELS)
+    return num_given, position, kind, int(seed) if seed.isdigit() else -1
+
+
 def write_results(path: Path, rows: Sequence[dict]) -> Path:
-    """Merge ``rows`` into the CSV file at ``path``, atomically: the rows of other models,
-    quadrant counts or seeds it holds are kept, and so are columns a reader added."""
+    """Merge ``rows`` into the CSV file at ``path``, atomically: the rows of other
+    models, quadrant counts or seeds it holds are kept, and so are added columns."""
     merged = {_row_key(row): row for row in read_results(path)}
     for row in rows:
-        added = {
-            k: v
-            for k, v in merged.get(_row_key(row), {}).items()
-            if k not in RESULT_FIELDS
-        }
-        merged[_row_key(row)] = {
-            **added,
-            **{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()},
-        }
-
-    def order(key: tuple[str, str, str]) -> tuple:
-        kind, num_given, seed = key
-        position = MODELS.index(kind) if kind in MODELS else len(MODELS)
-        return num_given, position, kind, int(seed) if seed.isdigit() else -1
-
+        old = merged.get(_row_key(row), {})
+        added = {key: value for key, value in old.items() if key not in RESULT_FIELDS}
+        new = {k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()}
+        merged[_row_key(row)] = {**added, **new}
     columns = dict.fromkeys(
-        [*RESULT_FIELDS, *(key for row in merged.values() for key in row)]
+        [*RESULT_FIELDS, *(k for row in merged.values() for k in row)]
     )
     with atomic_write(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(columns), restval="")
         writer.writeheader()
-        writer.writerows(merged[key] for key in sorted(merged, key=order))
+        writer.writerows(merged[key] for key in sorted(merged, key=_row_order))
     return path
 
 
-def run_configuration(config: QuadrantConfig, seeds: Sequence[int]) -> dict:
-    """What ``run.json`` records as a run's configuration: every setting, and the seeds."""
-    return {
-        **{k: v for k, v in config.as_dict().items() if k != "seed"},
-        "seeds": list(seeds),
-    }
-
-
 def check_output_folder(name: str, out: str, configuration: dict) -> Path:
-    """Create ``out`` if needed and check that it can hold this run's files; a ValueError
-    naming ``name`` if not, or if its ``run.json`` records another configuration (its
-    ``results.csv`` would mix two; only the seeds may differ)."""
+    """Create ``out`` if needed and check that it can hold this run's files; a
+    ValueError naming ``name`` if not, or if its ``run.json`` records another
+    configuration (its ``results.csv`` would mix two; only the seeds may differ)."""
     if not str(out).strip():
-        raise ValueError(
-            f"{name} is empty; give a folder name (runs/quadrants, or . for this folder)"
-        )
+        raise ValueError(f"{name} is empty; give a folder name (runs/quadrants, or .)")
     folder = writable_folder(name, out)
     read_results(folder / RESULTS_FILE)
     record = folder / RUN_FILE
@@ -138,30 +113,28 @@ def check_output_folder(name: str, out: str, configuration: dict) -> Path:
         raise ValueError(
             f"{record} is a folder, not this experiment's run record; move it away"
         )
-    if record.exists():
-        try:
-            stored = json.loads(record.read_text(encoding="utf-8"))["configuration"]
-            differ = [
-                f"{key} {stored[key]!r} there, {value!r} here"
-                for key, value in configuration.items()
-                if key != "seeds" and key in stored and stored[key] != value
-            ]
-        except (
-            OSError,
-            UnicodeDecodeError,
-            ValueError,
-            LookupError,
-            TypeError,
-        ) as error:
-            raise ValueError(
-                f"{record} cannot be read as a run record ({type(error).__name__}: {error}); "
-                f"move it away, or pick another {name}"
-            ) from None
-        if differ:
-            raise ValueError(
-                f"{folder} holds the results of another configuration ({'; '.join(differ)}; "
-                f"see its {RUN_FILE}): pick another {name} for this one"
-            )
+    try:
+        stored = (
+            json.loads(record.read_text(encoding="utf-8"))["configuration"]
+            if record.exists()
+            else {}
+        )
+        differ = [
+            f"{key} {stored[key]!r} there, {value!r} here"
+            for key, value in configuration.items()
+            if key != "seeds" and key in stored and stored[key] != value
+        ]
+    except (OSError, UnicodeDecodeError, ValueError, LookupError, TypeError) as error:
+        problem = f"{type(error).__name__}: {error}"
+        raise ValueError(
+            f"{record} cannot be read as a run record ({problem}); move it away"
+        ) from None
+    if differ:
+        raise ValueError(
+            f"{folder} holds the results of another configuration ("
+            f"{'; '.join(differ)}; see its {RUN_FILE}): pick another {name} for this "
+            "one"
+        )
     return folder
 
 
@@ -170,43 +143,32 @@ def memory_needed(config: QuadrantConfig) -> int:
 
     In float32: the weights (the frozen baseline's once; the three networks' with their
     gradients and Adam's two moments) and the activations of one training step, whose
-    GSNN term decodes ``num_particles`` codes of each digit of a batch. PyTorch needs more.
+    GSNN term decodes ``num_particles`` codes of each digit of a batch. PyTorch needs
+    more.
     """
 
     def weights(*sizes: int) -> int:
-        return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+        return sum((n + 1) * m for n, m in zip(sizes, sizes[1:], strict=False))
 
     hidden, latent, pixels = config.hidden_dims, config.latent_dim, output_size(1)
     frozen = weights(IMAGE_PIXELS, *hidden, pixels)
     networks = 2 * weights(IMAGE_PIXELS, *hidden, 2 * latent)
     trained = networks + weights(IMAGE_PIXELS + latent, *hidden[::-1], pixels)
-    activations = (
-        config.batch_size * (1 + config.num_particles) * (sum(hidden) + latent + pixels)
-    )
-    return 4 * (frozen + 4 * trained + activations)
+    per_digit = (1 + config.num_particles) * (sum(hidden) + latent + pixels)
+    return 4 * (frozen + 4 * trained + config.batch_size * per_digit)
 
 
 def write_run_record(
-    folder: Path,
-    command: str,
-    configuration: dict,
-    device: torch.device,
-    finished: bool,
-) -> None:
-    """Write ``run.json``: the command line, its configuration, when it finished (``None``
-    while it runs), the machine and the versions."""
-    record = {
-        "command": command,
-        "configuration": configuration,
-        "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        if finished
-        else None,
-        "cvae": __version__,
-        **settings.machine(device),
-    }
+    folder: Path, command: str, configuration: dict, device, finished: bool
+):
+    """Write ``run.json``: the command line, its configuration, when it finished
+    (``None`` while it runs), the machine and the versions."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    record = {"command": command, "configuration": configuration}
+    record.update(finished=now if finished else None, cvae=__version__)
     try:
         with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
-            json.dump(record, file, indent=1)
+            json.dump({**record, **settings.machine(device)}, file, indent=1)
     except OSError as error:  # a full disk, a quota: say which file
         reason = error.strerror or error
         raise OSError(f"{folder / RUN_FILE} cannot be written ({reason})") from None
@@ -214,11 +176,8 @@ def write_run_record(
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     defaults = QuadrantConfig()
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Sohn et al.'s quadrant experiment: baseline, CVAE, GSNN and hybrid; "
-        "negative conditional log-likelihood per model and number of given quadrants.",
-    )
+    about = "Sohn et al.'s quadrant experiment: -log p(y|x) of four models, resumable."
+    parser = argparse.ArgumentParser(prog=COMMAND, description=about)
     option = parser.add_argument
     option("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
     option(
@@ -226,80 +185,41 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     option("--limit", type=int, help="use only the first N training and test digits")
     option(
-        "--epochs",
-        type=int,
-        help=f"per model (default: CVAE_EPOCHS, else {COMMAND_LINE_EPOCHS})",
+        "--epochs", type=int, help=f"default: CVAE_EPOCHS, else {COMMAND_LINE_EPOCHS}"
     )
     option(
-        "--patience",
-        type=int,
-        default=10,
-        help="early stopping; 0 turns it off (default 10)",
+        "--patience", type=int, default=10, help="early stopping; 0: off (default 10)"
     )
     option("--batch-size", type=int, default=defaults.batch_size)
     option(
         "--lr", type=float, default=defaults.learning_rate, help="Adam learning rate"
     )
-    option(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=list(defaults.hidden_dims),
-        help="(Pyro: 500 500)",
-    )
-    option(
-        "--latent",
-        type=int,
-        default=defaults.latent_dim,
-        help="latent size (Pyro: 200)",
-    )
-    option(
-        "--alpha",
-        type=float,
-        default=defaults.hybrid_alpha,
-        help="the hybrid's CVAE weight",
-    )
-    option(
-        "--particles",
-        type=int,
-        default=defaults.num_particles,
-        help="L of the GSNN term",
-    )
-    option(
-        "--samples", type=int, default=defaults.num_samples, help="S of the estimators"
-    )
+    option("--hidden", type=int, nargs="+", default=list(defaults.hidden_dims))
+    option("--latent", type=int, default=defaults.latent_dim, help="(Pyro: 200)")
+    option("--alpha", type=float, default=defaults.hybrid_alpha, help="the hybrid's")
+    option("--particles", type=int, default=defaults.num_particles, help="L, GSNN term")
+    option("--samples", type=int, default=defaults.num_samples, help="S, estimators")
     option("--gsnn-objective", choices=GSNN_OBJECTIVES, default=defaults.gsnn_objective)
-    option(
-        "--seeds",
-        "--seed",
-        type=int,
-        nargs="+",
-        default=[defaults.seed],
-        help="a row per seed",
-    )
+    option("--seeds", "--seed", type=int, nargs="+", default=[0], help="a row per seed")
     option(
         "--precision",
         choices=PRECISIONS,
-        default=defaults.precision,
+        default="fp32",
         help="bf16: bfloat16 products",
     )
-    option(
-        "--out",
-        default="runs/quadrants",
-        help="folder of checkpoints and results (locked)",
-    )
+    option("--out", default="runs/quadrants", help="checkpoints and results (locked)")
     option("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 
 def _config(args: argparse.Namespace) -> QuadrantConfig:
-    """The experiment's configuration from the command line and the ``CVAE_*`` switches."""
+    """The experiment's configuration: the command line and the ``CVAE_*`` switches."""
+    epochs = args.epochs
+    epochs = epochs if epochs is not None else settings.epochs(COMMAND_LINE_EPOCHS)
     return QuadrantConfig(
         data=args.data or settings.data_source(),
         limit=args.limit,
-        epochs=args.epochs
-        if args.epochs is not None
-        else settings.epochs(COMMAND_LINE_EPOCHS),
+        epochs=epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
         patience=args.patience or None,
@@ -331,47 +251,46 @@ def _command_line(argv: Sequence[str] | None) -> int:
     args = _parse_args(argv)
     try:
         quadrants, seeds = check_runs(args.quadrants, args.seeds)
-        config = _config(args)
-        device = settings.default_device()
-        configuration = run_configuration(config, seeds)
+        config, device = _config(args), settings.default_device()
+        configuration = {**config.as_dict(), "seeds": seeds}
+        del configuration["seed"]
         folder = check_output_folder("--out", args.out, configuration)
         needed, available = memory_needed(config), settings.available_memory(device)
-        if (
-            needed > available
-        ):  # tried, the kernel would kill the process without a word
+        if needed > available:  # tried, the kernel would kill it without a word
             raise ValueError(
-                f"this configuration needs at least {needed / 2**30:,.1f} GiB of memory to train, "
-                f"but {device} has {available / 2**30:,.1f} GiB available: lower num_particles "
-                "(--particles), batch_size (--batch-size) or hidden_dims (--hidden)"
+                f"this configuration needs at least {needed / 2**30:,.1f} GiB of "
+                f"memory to train, but {device} has {available / 2**30:,.1f} GiB "
+                "available: lower num_particles (--particles), batch_size "
+                "(--batch-size) or hidden_dims (--hidden)"
             )
     except (TypeError, ValueError) as error:
         return _error(error)
-    print(
-        "configuration: " + ", ".join(f"{k}={v}" for k, v in configuration.items()),
-        flush=True,
-    )
+    say("configuration: " + ", ".join(f"{k}={v}" for k, v in configuration.items()))
     command = shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)])
 
     def record(
         rows: list[dict] | None = None,
-    ) -> None:  # run.json first: it describes every row
+    ) -> None:  # run.json first: it describes rows
         write_run_record(folder, command, configuration, device, finished=rows is None)
         if rows is not None:
             write_results(folder / RESULTS_FILE, rows)
 
+    log = {"progress": not args.no_progress, "log": say, "on_row": record}
     try:
         with folder_lock(folder):
-            stale = remove_stale_temporaries(folder)
+            stale = ", ".join(path.name for path in remove_stale_temporaries(folder))
             if stale:
-                print(
-                    f"removed what interrupted writes left: {', '.join(p.name for p in stale)}"
-                )
+                say(f"removed what interrupted writes left: {stale}")
             run_quadrant_experiment(
-                config, quadrants, seeds=seeds, checkpoint_dir=folder, device=device,
-                progress=not args.no_progress, log=lambda line: print(line, flush=True), on_row=record,
-            )  # fmt: skip
+                config,
+                quadrants,
+                seeds=seeds,
+                checkpoint_dir=folder,
+                device=device,
+                **log,
+            )
             record()
-        print(f"results: {folder / RESULTS_FILE}", flush=True)
+        say(f"results: {folder / RESULTS_FILE}")
     except (
         CheckpointError,
         DataUnavailableError,
