@@ -1,17 +1,11 @@
 r"""Sohn et al.'s quadrant experiment: four models, 1 to 3 given quadrants, each scored.
 
 Explained in the chapter :chapter:`Structured output prediction: completing digits
-<book/quadrants>`, which calls :func:`run_quadrant_experiment` with a small budget and
-several random seeds; ``python -m cvae.run`` (:mod:`cvae.run.cli`) runs it with a large
-one, resumable, writing ``results.csv`` (read back with :func:`read_results`).
-
-For each random seed and number of given quadrants it trains the
-:class:`~cvae.structured.Baseline` first and then the CVAE, the GSNN and the hybrid
-(:class:`~cvae.structured.StructuredCVAE` with ``alpha`` 1, 0 and ``hybrid_alpha``) on
-top of it, and estimates the negative conditional log-likelihood
-:math:`-\log p(y \mid x)` on the test digits (and, for the models with a recognition
-network, the test KL and the active latent units). With a checkpoint folder each model
-is saved after training and loaded, not retrained, when its checkpoint exists.
+<book/quadrants>`, which runs :func:`run_quadrant_experiment` with a small budget;
+``python -m cvae.run`` (:mod:`cvae.run.cli`) runs it with a large one, resumable.
+For each seed and number of given quadrants: the :class:`~cvae.structured.Baseline`,
+then the CVAE, the GSNN and the hybrid (:class:`~cvae.structured.StructuredCVAE`) on
+top of it, each scored by :math:`-\log p(y \mid x)` on the test digits.
 """
 
 from __future__ import annotations
@@ -48,8 +42,7 @@ from cvae.structured import (
 from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
-# Settings that change what a trained model is: a checkpoint of other values is refused.
-TRAINING_SETTINGS = (
+TRAINING_SETTINGS = (  # they change what a trained model is
     *("data", "limit", "epochs", "batch_size", "learning_rate", "patience"),
     *("validation_fraction", "seed", "precision"),
 )
@@ -94,24 +87,18 @@ class QuadrantConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        """Check every setting and keep the checked, plain Python value (a NumPy
-        learning rate becomes a float), as checkpoints store them."""
+        """Check every setting; keep plain Python values, as checkpoints store them."""
         number, choice, c = checks.check_positive_float, checks.check_choice, self
 
         def positive(name: str, minimum: int = 1) -> int | None:
-            value = getattr(self, name)
-            optional = name in ("limit", "patience") and value is None
-            return (
-                None
-                if optional
-                else checks.check_positive_int(name, value, minimum=minimum)
-            )
+            value, check = getattr(self, name), checks.check_positive_int
+            return value if value is None else check(name, value, minimum=minimum)
 
         alpha = number("hybrid_alpha", self.hybrid_alpha, allow_zero=True)
         fraction = number("validation_fraction", self.validation_fraction)
         if alpha > 1:
             raise ValueError(
-                f"hybrid_alpha must be in [0, 1] (1: CVAE, 0: GSNN), got {alpha}"
+                f"hybrid_alpha must be in [0, 1] (1: CVAE; 0: GSNN): {alpha}"
             )
         if fraction >= 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
@@ -152,24 +139,19 @@ class Digits:
     test_labels: Tensor
 
     def __str__(self) -> str:
-        sizes = self.train_images, self.validation_images, self.test_images
-        train, validation, test = (f"{len(images):,}" for images in sizes)
+        images = self.train_images, self.validation_images, self.test_images
+        train, validation, test = (f"{len(x):,}" for x in images)
         split = f"{train} training, {validation} validation and {test} test digits"
         return f"data: {self.source!r}: {split}"
 
 
-def load_experiment_digits(
-    config: QuadrantConfig, data: DigitData | None = None
-) -> Digits:
+def load_experiment_digits(config: QuadrantConfig, data: DigitData | None = None):
     """Load ``config.data`` (unless given), keep the first ``config.limit`` digits and
     hold out the validation split, drawn with ``config.seed``."""
     data, limit = data if data is not None else load_digits(config.data), config.limit
     train = data.train_images[:limit], data.train_labels[:limit]
     test = data.test_images[:limit], data.test_labels[:limit]
-    held_out, fraction = (
-        round(len(train[0]) * config.validation_fraction),
-        config.validation_fraction,
-    )
+    held_out = round(len(train[0]) * (fraction := config.validation_fraction))
     if not 0 < held_out < len(train[0]) or not len(test[0]):
         raise DataUnavailableError(
             f"the {data.source!r} data hold {len(train[0]):,} training and "
@@ -196,7 +178,7 @@ def build_model(
     alpha = {"cvae": 1.0, "gsnn": 0.0, "hybrid": config.hybrid_alpha}[kind]
     gsnn = (
         alpha < 1
-    )  # the CVAE has no GSNN term: its checkpoints serve any L and objective
+    )  # the CVAE has no GSNN term: its checkpoints serve any L, objective
     return StructuredCVAE(
         num_given,
         baseline,
@@ -240,46 +222,32 @@ def train_model(
     validation loss is more than twice its untrained loss: a finite blow-up (far too
     large a learning rate), refused with :class:`~cvae.training.TrainingDiverged`.
     """
-    device = training_device(device)
-    seed_everything(config.seed)
-    kind, num_given = (
-        checks.check_choice("kind", kind, MODELS),
-        check_num_given(num_given),
-    )
-    model = build_model(kind, num_given, config, baseline)
-    name = f"{kind}, {num_given} given quadrant(s), seed {config.seed}"
-    path = (
-        checkpoint_dir
-        and Path(checkpoint_dir) / f"{kind}-q{num_given}-s{config.seed}.pt"
-    )
-    if path and path.exists():
+    device, seed, settings = training_device(device), config.seed, config.as_dict()
+    seed_everything(seed)
+    kind = checks.check_choice("kind", kind, MODELS)
+    model = build_model(kind, check_num_given(num_given), config, baseline)
+    name = f"{kind}, {num_given} given quadrant(s), seed {seed}"
+    path = Path(checkpoint_dir or ".") / f"{kind}-q{num_given}-s{seed}.pt"
+    if checkpoint_dir is not None and path.exists():
         stored = load_checkpoint(
-            path, model, config=config.as_dict(), settings=TRAINING_SETTINGS
+            path, model, config=settings, settings=TRAINING_SETTINGS
         )
         log(f"resumed {name}, from {path} (not retrained)")
         history = History.from_dict(stored["history"])
         return TrainedModel(kind, num_given, model.to(device), history, resumed=True)
     train = quadrant_split(digits.train_images, num_given)
     validation = quadrant_split(digits.validation_images, num_given)
+    train = Batches(*train, batch_size=config.batch_size, shuffle=True, seed=seed)
+    options = {"epochs": config.epochs, "patience": config.patience, "seed": seed}
+    options.update(learning_rate=config.learning_rate, precision=config.precision)
     history = fit(
-        model,
-        Batches(*train, batch_size=config.batch_size, shuffle=True, seed=config.seed),
-        Batches(*validation, batch_size=500),
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        patience=config.patience,
-        precision=config.precision,
-        seed=config.seed,
-        device=device,
-        progress=progress,
-        description=name,
-    )
+        model, train, Batches(*validation, batch_size=500), **options,
+        device=device, progress=progress, description=name,
+    )  # fmt: skip
     log(f"trained {name}: {history.epochs} epochs in {history.seconds:.0f} s")
-    if path:
-        best, untrained = (
-            history.validation["loss"][history.best_epoch - 1],
-            history.first_loss,
-        )
+    if checkpoint_dir is not None:
+        best = history.validation["loss"][history.best_epoch - 1]
+        untrained = history.first_loss
         if best > untrained + abs(untrained):
             raise TrainingDiverged(
                 f"{path} not written: the best validation loss, {best:.4g}, is more "
@@ -287,7 +255,7 @@ def train_model(
                 "up. Try a smaller learning rate"
             )
         save_checkpoint(
-            path, model, config=config.as_dict(), history=history.as_dict(), kind=kind
+            path, model, config=settings, history=history.as_dict(), kind=kind
         )
     return TrainedModel(kind, num_given, model, history)
 
@@ -312,30 +280,18 @@ def evaluate_model(
         )
         return float(nll.mean())
 
+    def scores(nll: float, estimator: str, importance: float, monte_carlo: float):
+        return {"nll": nll, "estimator": estimator, "nll_importance": importance,
+                "nll_monte_carlo": monte_carlo}  # fmt: skip
+
     if isinstance(model, Baseline):
-        exact = mean("importance")
-        scores = {"nll": exact, "estimator": "exact", "nll_importance": exact}
-        return {
-            **scores,
-            "nll_monte_carlo": exact,
-            "kl": math.nan,
-            "active_units": math.nan,
-        }
+        exact, nan = mean("importance"), math.nan
+        return {**scores(exact, "exact", exact, exact), "kl": nan, "active_units": nan}
     monte_carlo, latent = mean("monte_carlo"), latent_summary(model, inputs, targets)
     if model.recognition_net is None:
-        scores = {
-            "nll": monte_carlo,
-            "estimator": "monte_carlo",
-            "nll_importance": math.nan,
-        }
-    else:
-        importance = mean("importance")
-        scores = {
-            "nll": importance,
-            "estimator": "importance",
-            "nll_importance": importance,
-        }
-    return {**scores, "nll_monte_carlo": monte_carlo, **latent}
+        return {**scores(monte_carlo, "monte_carlo", math.nan, monte_carlo), **latent}
+    importance = mean("importance")
+    return {**scores(importance, "importance", importance, monte_carlo), **latent}
 
 
 @torch.no_grad()
@@ -385,10 +341,9 @@ class ExperimentResult:
     models: dict[tuple[str, int, int], TrainedModel] = field(default_factory=dict)
 
     def model(self, kind: str, num_given: int, seed: int | None = None) -> nn.Module:
-        """The trained model of ``kind`` for ``num_given`` and ``seed`` (default: the
-        first)."""
+        """The trained model of ``kind``, ``num_given``, ``seed`` (default: first)."""
         return self.models[
-            (kind, num_given, self.seeds[0] if seed is None else seed)
+            kind, num_given, self.seeds[0] if seed is None else seed
         ].model
 
     def values(self, kind: str, num_given: int, column: str = "nll") -> list[float]:
@@ -397,14 +352,12 @@ class ExperimentResult:
         return [rows[kind, num_given, seed][column] for seed in self.seeds]
 
 
-def check_runs(
-    quadrants: Sequence[int], seeds: Sequence[int]
-) -> tuple[list[int], list[int]]:
+def check_runs(quadrants: Sequence[int], seeds: Sequence[int]) -> tuple[list, list]:
     """Require 1, 2 and/or 3 given quadrants, and seeds in ``[0, 2**63)``, each once."""
     checked = [check_num_given(k) for k in quadrants]
     if not checked or len(set(checked)) != len(checked):
         raise ValueError(
-            f"quadrants must list 1, 2 and/or 3 once each, got {list(quadrants)}"
+            f"quadrants must list 1, 2 and/or 3 once each: {list(quadrants)}"
         )
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
         raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
@@ -430,9 +383,8 @@ def run_quadrant_experiment(
     For each seed (default: ``config.seed`` alone) and ``num_given``: the baseline
     first, then the CVAE, the GSNN and the hybrid, each evaluated on the test digits
     right after training (:func:`evaluate_model`). A seed seeds everything random of
-    its runs: the validation split, the initializations, the batches and the estimates.
-    Checkpoints as :func:`train_model` with ``checkpoint_dir``; ``on_row`` gets the rows
-    so far after every model (the command line writes them).
+    its runs. ``checkpoint_dir``: as :func:`train_model`; ``on_row`` gets the rows so
+    far after every model (the command line writes them).
     """
     config = config or QuadrantConfig()
     quadrants, seeds = check_runs(quadrants, [config.seed] if seeds is None else seeds)
@@ -446,12 +398,11 @@ def run_quadrant_experiment(
             log(str(digits))
         for num_given in quadrants:
             test_inputs, test_targets = quadrant_split(digits.test_images, num_given)
-            baseline = None
+            options.pop("baseline", None)
             for kind in MODELS:
-                trained = train_model(
-                    kind, num_given, digits, run, baseline=baseline, log=log, **options
-                )
-                baseline = trained.model if kind == "baseline" else baseline
+                trained = train_model(kind, num_given, digits, run, **options, log=log)
+                if kind == "baseline":
+                    options["baseline"] = trained.model
                 result.models[(kind, num_given, seed)] = trained
                 scores = evaluate_model(trained.model, test_inputs, test_targets, run)
                 history = trained.history
@@ -473,9 +424,8 @@ def run_quadrant_experiment(
 def read_results(path: str | Path) -> list[dict[str, str]]:
     """The rows a results file holds (values as stored); none when there is no file.
 
-    A ``ValueError`` says why a file is not a results file of this experiment (not
-    UTF-8 CSV, no ``model`` and ``num_given`` columns, a row longer or shorter than the
-    header): rows are merged by those columns, so it is refused, not overwritten.
+    A ``ValueError`` says why a file is not this experiment's (not UTF-8 CSV, no
+    ``model`` and ``num_given`` columns, a row longer or shorter than the header).
     """
     path, anew = Path(path), "move it away to start anew"
     if not path.exists():

@@ -249,7 +249,7 @@ def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
     [
         (
             {"hybrid_alpha": 1.5},
-            r"hybrid_alpha must be in \[0, 1\] \(1: CVAE, 0: GSNN\), got 1.5",
+            r"hybrid_alpha must be in \[0, 1\] \(1: CVAE; 0: GSNN\): 1.5",
         ),
         ({"data": "cifar"}, "data must be one of 'sample', 'mnist'"),
         ({"precision": "fp16"}, "precision must be one of 'fp32', 'bf16'"),
@@ -265,7 +265,7 @@ def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
         ({"hidden_dims": (16, 0)}, r"hidden_dims\[1\] must be >= 1"),
         (
             {"quadrants": [1, 1]},
-            r"quadrants must list 1, 2 and/or 3 once each, got \[1, 1\]",
+            r"quadrants must list 1, 2 and/or 3 once each: \[1, 1\]",
         ),
         ({"seeds": [1, 1]}, "seeds must list at least one seed, each once"),
         ({"seeds": 3}, "seeds must be a sequence of ints, got int"),
