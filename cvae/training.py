@@ -169,15 +169,11 @@ def evaluate(model: nn.Module, batches: Batches, device=None) -> dict[str, float
     return {name: total / count for name, total in sums.items()}
 
 
-def _to(
-    batch: tuple[torch.Tensor, ...], device: torch.device
-) -> tuple[torch.Tensor, ...]:
+def _to(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple:
     return tuple(t.to(device, non_blocking=True) for t in batch)
 
 
-def train_step(
-    model, optimizer, batch, precision="fp32", check=False
-) -> dict[str, float]:
+def train_step(model, optimizer, batch, precision="fp32", check=False) -> dict:
     """One Adam step on the mean of ``model.loss_terms(*batch)["loss"]``; returns the
     batch sum of every term.
 
@@ -225,8 +221,9 @@ class _Best:
         write's temporary one, moved into place)."""
         before = _file_id(self.checkpoint)
         try:
+            curves = history.as_dict()
             save_checkpoint(
-                self.checkpoint, self.model, config=settings, history=history.as_dict()
+                self.checkpoint, self.model, config=settings, history=curves
             )
         finally:
             if _file_id(self.checkpoint) != before:
@@ -404,17 +401,14 @@ def _all_finite(model: nn.Module) -> bool:
     return bool(torch.stack([p.isfinite().all() for p in model.parameters()]).all())
 
 
-def _record(
-    curves: dict[str, list[float]], means: dict[str, float]
-) -> dict[str, float]:
+def _record(curves: dict[str, list[float]], means: dict[str, float]) -> dict:
     for name, value in means.items():
         curves.setdefault(name, []).append(value)
     return means
 
 
 def _warn_replacing(previous: dict, checkpoint: str | Path, description: str) -> None:
-    """Warn that ``checkpoint``, an earlier run's of this model, is replaced; name its
-    loss."""
+    """Warn that ``checkpoint``, an earlier run's of this model, is replaced."""
     history, loss = previous["history"], ""
     curves, epoch = (
         history.get("validation") or history.get("train"),
@@ -434,12 +428,9 @@ def _warn_replacing(previous: dict, checkpoint: str | Path, description: str) ->
 
 
 def _diverged(
-    description: str, value: float, epoch: int, best: _Best
+    description: str, loss: float, epoch: int, best: _Best
 ) -> TrainingDiverged:
-    what = "the weights became NaN or infinite"
-    what = what if math.isfinite(value) else f"the loss became {value}"
-    restored = best.restore()
-    return TrainingDiverged(
-        f"{description}: {what} in epoch {epoch}; {restored}. Try a smaller "
-        "learning_rate."
-    )
+    what = "the weights" if math.isfinite(loss) else f"the loss became {loss}"
+    what = "the weights became NaN or infinite" if what == "the weights" else what
+    message = f"{description}: {what} in epoch {epoch}; {best.restore()}"
+    return TrainingDiverged(f"{message}. Try a smaller learning_rate.")
