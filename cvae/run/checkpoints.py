@@ -1,8 +1,6 @@
 """Checkpoints that never lose work and never load into the wrong model.
 
-Explained in the appendix :chapter:`Performance <book/performance>` (section *Nothing
-is lost*); used by :func:`cvae.training.fit` (``checkpoint=``) and the quadrant
-experiment.
+Explained in the appendix :chapter:`Performance <book/performance>` (*Nothing is lost*).
 
 * Written atomically (:func:`atomic_write`): to a temporary file beside the target,
   flushed to disk, moved into place; an interrupted write leaves the previous file.
@@ -42,13 +40,7 @@ from cvae import __version__
 
 CHECKPOINT_FORMAT = 2  # 2: with a SHA-256 checksum
 ENTRIES = ("format", "architecture", "state_dict", "config", "history", "versions")
-PLAIN = (
-    type(None),
-    bool,
-    int,
-    float,
-    str,
-)  # and lists, tuples, str-keyed dicts of them
+PLAIN = (type(None), bool, int, float, str)  # with lists, tuples, str-keyed dicts
 TEMPORARY_SUFFIX = ".cvae-tmp"  # atomic_write's files; a reader's own *.tmp are kept
 _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TEMPORARY_SUFFIX))
 
@@ -68,17 +60,14 @@ def writable_folder(name: str, folder: str | Path) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe."):
-            pass
-    except FileExistsError:
-        raise ValueError(
-            f"{name}: {str(folder)!r} is a file, not a folder; pick another folder"
-        ) from None
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.").close()
     except OSError as error:
-        raise ValueError(
-            f"{name}: cannot write to the folder {str(folder)!r} "
-            f"({error.strerror or error}); pick another folder"
-        ) from None
+        problem = (
+            f"cannot write to the folder {str(folder)!r} ({error.strerror or error})"
+        )
+        if isinstance(error, FileExistsError):
+            problem = f"{str(folder)!r} is a file, not a folder"
+        raise ValueError(f"{name}: {problem}; pick another folder") from None
     return folder
 
 
@@ -117,9 +106,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(
-    path: str | Path, mode: str = "wb", **open_args: object
-) -> Iterator[IO]:
+def atomic_write(path: str | Path, mode: str = "wb", **open_args) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success flush it to disk and move it
     into place with the permissions the user's umask gives new files. If the block
     raises, ``path`` keeps its previous content."""
@@ -127,9 +114,8 @@ def atomic_write(
     if path.is_dir():
         raise IsADirectoryError(f"path {str(path)!r} is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent
-    )
+    names = {"prefix": f".{path.name}.", "suffix": TEMPORARY_SUFFIX, "dir": path.parent}
+    handle, temporary = tempfile.mkstemp(**names)
     try:
         with os.fdopen(handle, mode, **open_args) as file:
             yield file
