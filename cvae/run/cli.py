@@ -1,20 +1,15 @@
 """The quadrant experiment as a resumable command, ``python -m cvae.run``::
 
-    python -m cvae.run --quadrants 1 2 3 --data mnist --epochs 100 --seeds 0 1 2 \\
-        --out runs/quadrants
+    python -m cvae.run --quadrants 1 2 3 --data mnist --epochs 100 --seeds 0 1 2
 
-It runs :func:`cvae.experiment.run_quadrant_experiment` with one checkpoint per model,
-quadrant count and seed in the output folder, and writes ``results.csv`` and
-``run.json`` (the command line, the configuration, the machine and the versions) after
-every model. Run it again and it resumes: a model whose checkpoint exists is loaded.
-
-Nothing is lost: the folder is checked before any work and locked while a run uses it
-(a second run is refused); ``results.csv`` is merged with the rows it holds (a run of
-``--quadrants 2`` keeps the rows of 1 and 3, and columns added by hand); Ctrl-C or a
-killed process leaves every finished model and row in place. One folder holds one
-configuration: a run whose settings (other than the seeds) differ from its ``run.json``
-is refused, and so is one that cannot fit in memory. Every such problem is one
-``error:`` line (status 2; 130 after Ctrl-C, also while torch is still loading).
+It runs :func:`cvae.experiment.run_quadrant_experiment` with a checkpoint per model,
+quadrant count and seed in ``--out``, and writes ``results.csv`` and ``run.json`` (the
+command, configuration, machine and versions) after every model; run again, it resumes.
+Nothing is lost: the folder is checked first and locked while a run uses it; rows are
+merged with those it holds (added columns too); Ctrl-C or a kill keeps every finished
+model and row. A folder holds one configuration (its ``run.json``; the seeds may
+differ), and what cannot fit in memory is refused. Every problem is one ``error:`` line
+(status 2; 130 after Ctrl-C, also while torch is still loading).
 """
 
 from __future__ import annotations
