@@ -161,44 +161,28 @@ def _evaluation(model: Callable, batch: Callable) -> Callable:
 def plan() -> list[Benchmark]:
     """Every row of a run, in order (the book's models at the chapters' sizes)."""
     part, train, cvae, q = functools.partial, "train", _cvae, "quadrant CVAE"
+    loop, evaluate, big, S = "fit", "evaluate", LARGE_BATCH, IS_SAMPLES
+    step, score = _training, _evaluation
     labels, images = part(_digits, BATCH), part(_digits, BATCH, "images")
-    pairs, large = (
-        part(_digits, BATCH, "quadrants"),
-        part(_digits, LARGE_BATCH, "quadrants"),
-    )
+    pairs, large = part(_digits, BATCH, "quadrants"), part(_digits, big, "quadrants")
     pyro = part(_cvae, hidden_dims=(500, 500), latent_dim=200)  # Pyro's example
+    mlp, conv = part(LabelCVAE, "mlp", 4), part(LabelCVAE, "conv", 4)
     rows = [
         (f"matmul {MATMUL}^3 fp32", "matmul", _matmul(torch.float32)),
         (f"matmul {MATMUL}^3 bf16", "matmul", _matmul(torch.bfloat16)),
-        ("train VAE", train, _training(VAE, images)),
-        ("train label CVAE, MLP", train, _training(part(LabelCVAE, "mlp", 4), labels)),
-        (
-            "train label CVAE, conv",
-            train,
-            _training(part(LabelCVAE, "conv", 4), labels),
-        ),
-        ("train quadrant baseline", train, _training(part(Baseline, 1), pairs)),
-        (QUADRANT_STEP, train, _training(cvae, pairs)),
-        (COMPILED_STEP, train, _training(cvae, pairs, compiled=True)),
-        (f"fit {q} ({FIT_EPOCHS} epochs with validation)", "fit", _fit),
-        (f"train {q}, 500-500/200", train, _training(pyro, pairs)),
-        (f"train {q}, bf16", train, _training(cvae, pairs, "bf16")),
-        (f"train {q}, batch {LARGE_BATCH}", train, _training(cvae, large)),
-        (
-            f"train {q}, batch {LARGE_BATCH}, bf16",
-            train,
-            _training(cvae, large, "bf16"),
-        ),
-        (
-            f"IS log-likelihood, VAE (S = {IS_SAMPLES})",
-            "evaluate",
-            _evaluation(VAE, images),
-        ),
-        (
-            f"IS log p(y|x), {q} (S = {IS_SAMPLES})",
-            "evaluate",
-            _evaluation(cvae, pairs),
-        ),
+        ("train VAE", train, step(VAE, images)),
+        ("train label CVAE, MLP", train, step(mlp, labels)),
+        ("train label CVAE, conv", train, step(conv, labels)),
+        ("train quadrant baseline", train, step(part(Baseline, 1), pairs)),
+        (QUADRANT_STEP, train, step(cvae, pairs)),
+        (COMPILED_STEP, train, step(cvae, pairs, compiled=True)),
+        (f"fit {q} ({FIT_EPOCHS} epochs with validation)", loop, _fit),
+        (f"train {q}, 500-500/200", train, step(pyro, pairs)),
+        (f"train {q}, bf16", train, step(cvae, pairs, "bf16")),
+        (f"train {q}, batch {big}", train, step(cvae, large)),
+        (f"train {q}, batch {big}, bf16", train, step(cvae, large, "bf16")),
+        (f"IS log-likelihood, VAE (S = {S})", evaluate, score(VAE, images)),
+        (f"IS log p(y|x), {q} (S = {S})", evaluate, score(cvae, pairs)),
     ]
     return [Benchmark(*row) for row in rows]
 
