@@ -293,11 +293,8 @@ def fit(
     if not callable(getattr(model, "loss_terms", None)):
         kind = type(model).__name__
         raise TypeError(f"model must define loss_terms(*batch); {kind} does not")
-    data = (
-        {"train": train}
-        if validation is None
-        else {"train": train, "validation": validation}
-    )
+    data = {"train": train, "validation": validation}
+    data = {name: batches for name, batches in data.items() if batches is not None}
     for name, batches in data.items():
         if not isinstance(batches, Batches):
             kind = type(batches).__name__
@@ -311,12 +308,12 @@ def fit(
     settings = {  # plain Python values, as the checkpoint stores them (no NumPy scalar)
         "epochs": check_positive_int("epochs", epochs),
         "learning_rate": check_positive_float("learning_rate", learning_rate),
-        "patience": None
-        if patience is None
-        else check_positive_int("patience", patience),
+        "patience": patience,
         "seed": check_seed("seed", seed),
         "precision": check_choice("precision", precision, PRECISIONS),
     }
+    if patience is not None:
+        check_positive_int("patience", patience)
     if not isinstance(checkpoint, (str, Path, type(None))):
         kind = type(checkpoint).__name__
         raise TypeError(f"checkpoint must be a file path or None, got {kind}")
@@ -331,38 +328,29 @@ def fit(
     torch.manual_seed(seed)
     model.train()
     optimizer = adam(model, settings["learning_rate"])
-    history, best, first_loss = History(), _Best(model, checkpoint), None
+    history, best, first = History(), _Best(model, checkpoint), None
     start, epoch = time.perf_counter(), 0
     bar = tqdm(total=epochs * len(train), desc=description, disable=not progress)
     try:
         for epoch in range(1, epochs + 1):
             sums, count = {}, 0
             for batch in train:
-                step = train_step(
-                    model, optimizer, _to(batch, device), precision, first_loss is None
-                )
-                first_loss = (
-                    step["loss"] / len(batch[0]) if first_loss is None else first_loss
-                )
+                size, batch = len(batch[0]), _to(batch, device)
+                step = train_step(model, optimizer, batch, precision, first is None)
+                first = step["loss"] / size if first is None else first
                 if not math.isfinite(step["loss"]):
                     break
-                sums = {
-                    name: sums.get(name, 0.0) + value for name, value in step.items()
-                }
-                count += len(batch[0])
+                sums = {name: sums.get(name, 0.0) + step[name] for name in step}
+                count += size
                 bar.update(1)
                 bar.set_postfix(loss=f"{sums['loss'] / count:.2f}", refresh=False)
             if not math.isfinite(step["loss"]) or not _all_finite(model):
                 raise _diverged(description, step["loss"], epoch, best)
-            means = _record(
-                history.train, {k: total / count for k, total in sums.items()}
-            )
-            monitored = means["loss"]
+            means = {name: total / count for name, total in sums.items()}
+            monitored = _record(history.train, means)["loss"]
             if validation is not None:
-                monitored = _record(
-                    history.validation, evaluate(model, validation, device)
-                )
-                monitored = monitored["loss"]
+                scores = evaluate(model, validation, device)
+                monitored = _record(history.validation, scores)["loss"]
                 bar.set_postfix(loss=f"{means['loss']:.2f}", val=f"{monitored:.2f}")
             if not math.isfinite(monitored):
                 raise _diverged(description, monitored, epoch, best)
@@ -375,21 +363,19 @@ def fit(
     except KeyboardInterrupt:
         history.seconds = time.perf_counter() - start
         message = f"{description}: interrupted in epoch {epoch}; {best.restore()}"
-        raise TrainingInterrupted(
-            f"{message}; the history so far is in .history", history
-        ) from None
+        message += "; the history so far is in .history"
+        raise TrainingInterrupted(message, history) from None
     except CheckpointError as error:  # the checkpoint could not be written
         raise CheckpointError(f"{description}: {error}; {best.restore()}") from None
     finally:
         bar.close()
     best.restore()
-    history.seconds, history.first_loss = time.perf_counter() - start, first_loss
+    history.seconds, history.first_loss = time.perf_counter() - start, first
     last = history.train["loss"][-1]
-    if last > first_loss + abs(first_loss):  # more than doubled: gone astray
+    if last > first + abs(first):  # more than doubled: gone astray
         warnings.warn(
-            f"{description}: the training loss rose from {first_loss:.4g} (first "
-            f"batch) to {last:.4g} in epoch {epoch}; the learning rate is probably too "
-            "large",
+            f"{description}: the training loss rose from {first:.4g} (first batch) to "
+            f"{last:.4g} in epoch {epoch}; the learning rate is probably too large",
             RuntimeWarning,
             stacklevel=2,
         )
