@@ -246,7 +246,6 @@ def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
         ),
         ({"seeds": [1, 1]}, "seeds must list at least one seed, each once"),
         ({"seeds": 3}, "seeds must be a sequence of ints, got int"),
-        ({"device": "meta"}, "device: 'meta' is a meta device"),
     ],
 )
 def test_the_experiment_refuses_bad_settings_in_one_line(options, error):
@@ -264,13 +263,11 @@ def test_the_experiment_refuses_bad_settings_in_one_line(options, error):
 @pytest.mark.parametrize(
     "env, args, error",
     [
-        ({}, ["--alpha", "2"], "hybrid_alpha must be in [0, 1]"),
         ({}, ["--seeds", "0", "-1"], "seeds[1] must be an int in [0, 2**63), got -"),
         ({}, ["--seeds", str(2**63)], "seeds[0] must be an int in [0, 2**63), got 9"),
         ({}, ["--out", ""], "--out is empty; give a folder name"),
         ({}, ["--out", "{file}"], "is a file, not a folder; pick another folder"),
         ({}, ["--out", "{unwritable}"], "--out: cannot write to the folder"),
-        ({"CVAE_DEVICE": "meta"}, [], "CVAE_DEVICE: 'meta' is a meta device"),
         ({"CVAE_EPOCHS": "abc"}, [], "CVAE_EPOCHS must be a positive integer, got"),
         ({"CVAE_DATA": "cifar"}, [], "CVAE_DATA must be one of sample, mnist"),
         ({}, ["--particles", "10000000"], "this configuration needs at least 2,257.5 "
