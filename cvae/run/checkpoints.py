@@ -266,9 +266,7 @@ def _structure_problem(payload: object) -> str | None:
         for k, t in state.items()
     ):
         return "its 'state_dict' is not a dict of named dense tensors"
-    if not isinstance(payload["config"], dict) or not isinstance(
-        payload["history"], dict
-    ):
+    if not all(isinstance(payload[key], dict) for key in ("config", "history")):
         return "its 'config' or 'history' is not a dict"
     problem = _not_plain({k: v for k, v in payload.items() if k != "state_dict"})
     shapes = {name: list(t.shape) for name, t in state.items()}
@@ -294,9 +292,7 @@ def read_checkpoint(path, model: nn.Module, *, config=None, settings=()) -> dict
     """
     path, wanted = Path(path), architecture(model)
     if path.is_dir():
-        raise CheckpointError(
-            f"{path} is a folder, not a checkpoint file; move it away"
-        )
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; move it")
     if not path.is_file():
         raise FileNotFoundError(f"path {str(path)!r}: no checkpoint file there")
     try:
