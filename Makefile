@@ -113,7 +113,7 @@ lab: setup
 
 # The Performance appendix renders this file; run on a quiet machine.
 bench: setup
-	$(BIN)/python -m cvae.bench --json book/_data/benchmarks.json
+	$(BIN)/python -m cvae.run.bench --json book/_data/benchmarks.json
 
 clean:
 	rm -rf _build

@@ -1,301 +1,171 @@
-"""The shared training loop: history, early stopping, restored weights, divergence, repeatability."""
+"""fit: the best weights restored, early stopping, divergence, bit-identical reruns, its
+one check of the arguments and the data, and checkpoints that nothing loses."""
 
 import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from cvae.data import Batches
-from cvae.training import History, TrainingDiverged, evaluate, fit
+from cvae.quadrants import split_quadrants
+from cvae.run.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from cvae.structured import Baseline, StructuredCVAE
+from cvae.training import (
+    TrainingDiverged,
+    TrainingInterrupted,
+    adam,
+    evaluate,
+    fit,
+    train_step,
+)
 from cvae.vae import VAE
 
-
-@pytest.fixture
-def binary_digits():
-    generator = torch.Generator().manual_seed(0)
-    return (torch.rand(64, 1, 28, 28, generator=generator) > 0.7).float()
+CPU = {"progress": False, "device": "cpu"}
 
 
-def tiny_vae(seed=0):
-    torch.manual_seed(seed)
-    return VAE(latent_dim=2, hidden_dims=(16,))
+def digits(count=64, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(count, 1, 28, 28, generator=generator) > 0.7).float()
 
 
-def test_fit_records_every_term_each_epoch_and_restores_the_best(binary_digits):
-    model = tiny_vae()
-    history = fit(model, Batches(binary_digits[:48], batch_size=16, shuffle=True),
-                  Batches(binary_digits[48:], batch_size=16), epochs=4, device="cpu", progress=False)
-    assert history.epochs == 4
-    assert set(history.train) == set(history.validation) == {"loss", "reconstruction", "kl", "elbo"}
-    assert all(len(v) == 4 for v in history.validation.values())
-    best = history.validation["loss"][history.best_epoch - 1]
-    assert best == min(history.validation["loss"])
-    assert not model.training
+class Weight(nn.Module):
+    """One weight ``w``, loss ``w * x``, which turns NaN (or Ctrl-C) after ``good``
+    calls."""
 
-
-def test_restored_weights_are_the_best_epochs():
-    """A model whose validation loss is its first weight: training pushes it up, so epoch 1 wins."""
-
-    class Drifting(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(1))
-
-        def loss_terms(self, x):
-            # training loss decreases as w grows; the validation data see the opposite sign
-            return {"loss": -self.w * x.squeeze(1)}
-
-    model = Drifting()
-    train = Batches(torch.ones(8, 1), batch_size=4)
-    validation = Batches(-torch.ones(8, 1), batch_size=4)
-    history = fit(model, train, validation, epochs=5, learning_rate=0.1, progress=False, device="cpu")
-    assert history.best_epoch == 1
-    assert model.w.item() == pytest.approx(0.2, abs=1e-6)  # two Adam steps of 0.1 in epoch 1
-    assert evaluate(model, validation)["loss"] == pytest.approx(min(history.validation["loss"]))
-
-
-def test_patience_stops_early():
-    class Worsening(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(1))
-
-        def loss_terms(self, x):
-            return {"loss": -self.w * x.squeeze(1)}
-
-    history = fit(Worsening(), Batches(torch.ones(4, 1), batch_size=4), Batches(-torch.ones(4, 1), batch_size=4),
-                  epochs=20, patience=2, progress=False, device="cpu")
-    assert history.epochs == 3 and history.best_epoch == 1
-
-
-class NaNAfter(nn.Module):
-    """A one-weight model whose loss turns NaN after ``good_calls`` calls of loss_terms."""
-
-    def __init__(self, good_calls):
+    def __init__(self, good=10**9, interrupt=False):
         super().__init__()
         self.w = nn.Parameter(torch.ones(1))
-        self.calls, self.good_calls = 0, good_calls
+        self.calls, self.good, self.interrupt = 0, good, interrupt
 
     def loss_terms(self, x):
         self.calls += 1
-        value = (self.w * x.squeeze(1)) if self.calls <= self.good_calls else torch.full((len(x),), float("nan"))
-        return {"loss": value}
+        if self.calls > self.good and self.interrupt:
+            raise KeyboardInterrupt
+        if self.calls > self.good:
+            return {"loss": torch.full((len(x),), float("nan"))}
+        return {"loss": self.w * x.squeeze(1)}
 
 
-def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_weights():
-    model = NaNAfter(good_calls=1)
-    with pytest.raises(TrainingDiverged, match="the loss became nan in epoch 2.*weights of epoch 1 were restored"):
-        fit(model, Batches(torch.ones(4, 1), batch_size=4), epochs=3, learning_rate=0.5, progress=False, device="cpu")
+def ones(sign=1.0):
+    return Batches(sign * torch.ones(4, 1), batch_size=4)
+
+
+def test_fit_records_every_term_and_restores_the_best_epochs_weights():
+    torch.manual_seed(0)
+    vae, data = VAE(latent_dim=2, hidden_dims=(16,)), digits()
+    train, validation = (
+        Batches(data[:48], batch_size=16),
+        Batches(data[48:], batch_size=16),
+    )
+    history = fit(vae, train, validation, epochs=4, **CPU)
+    assert set(history.validation) == {"loss", "reconstruction", "kl", "elbo"}
+    best = history.validation["loss"][history.best_epoch - 1]
+    assert history.epochs == 4 and best == min(history.validation["loss"])
+    # Training pushes w down; the validation data see the other sign: epoch 1 wins.
+    model = Weight()
+    history = fit(model, ones(), ones(-1.0), epochs=5, learning_rate=0.1, **CPU)
+    assert history.best_epoch == 1 and model.w.item() == pytest.approx(0.9, abs=1e-6)
+    loss = evaluate(model, ones(-1.0))["loss"]
+    assert loss == pytest.approx(min(history.validation["loss"])) and not model.training
+    history = fit(Weight(), ones(), ones(-1.0), epochs=20, patience=2, **CPU)
+    assert history.epochs == 3 and history.best_epoch == 1
+
+
+def test_divergence_stops_in_one_line_keeping_the_last_good_weights(tmp_path):
+    model, path = Weight(good=2), tmp_path / "run" / "model.pt"  # epoch 1: 2 calls
+    error = r"the loss became nan in epoch 2; the weights of epoch 1 were restored"
+    with pytest.raises(TrainingDiverged, match=rf"{error} \(and are in .*model.pt\)"):
+        fit(model, ones(), ones(), epochs=3, learning_rate=0.5, checkpoint=path, **CPU)
     assert model.w.item() == pytest.approx(0.5)  # after the one good step of epoch 1
+    settings = {"config": {"learning_rate": 0.5}, "settings": ["learning_rate"]}
+    assert load_checkpoint(path, Weight(), **settings)["history"]["best_epoch"] == 1
+    assert os.listdir(path.parent) == ["model.pt"]
+    torch.manual_seed(0)  # a real blow-up: a VAE at a learning rate of 1e3
+    model, batches = (
+        VAE(latent_dim=2, hidden_dims=(16,)),
+        Batches(digits(), batch_size=16),
+    )
+    with pytest.raises(
+        TrainingDiverged, match="in epoch [0-9]+; the weights of epoch "
+    ):
+        fit(model, batches, epochs=20, learning_rate=1e3, **CPU)
+    assert (
+        all(torch.isfinite(p).all() for p in model.parameters()) and not model.training
+    )
 
 
-def test_same_seed_same_machine_gives_bit_identical_parameters(binary_digits):
-    runs = []
-    for _ in range(2):
-        model = tiny_vae(seed=3)
-        fit(model, Batches(binary_digits, batch_size=16, shuffle=True, seed=5), epochs=2, seed=7, progress=False, device="cpu")
-        runs.append([p.detach().clone() for p in model.parameters()])
-    assert all(torch.equal(a, b) for a, b in zip(*runs))
+def test_a_run_that_ends_worse_than_it_started_warns():
+    torch.manual_seed(0)
+    batches = Batches(*split_quadrants(digits(256), 1), batch_size=32)
+    with pytest.warns(
+        RuntimeWarning, match="loss rose from .* learning rate is probably"
+    ):
+        fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e6, **CPU)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e-3, **CPU)
 
 
-def test_fit_refuses_bad_arguments(binary_digits):
-    batches = Batches(binary_digits, batch_size=16)
-    with pytest.raises(TypeError, match="loss_terms"):
-        fit(nn.Linear(2, 2), batches, epochs=1)
-    with pytest.raises(TypeError, match="train must be cvae.data.Batches"):
-        fit(tiny_vae(), [binary_digits], epochs=1)
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
-        fit(tiny_vae(), batches, epochs=0)
-    with pytest.raises(ValueError, match="learning_rate must be > 0"):
-        fit(tiny_vae(), batches, epochs=1, learning_rate=-1.0)
-    with pytest.raises(ValueError, match="patience must be >= 1"):
-        fit(tiny_vae(), batches, epochs=1, patience=0)
+def quadrant_cvae():
+    torch.manual_seed(4)
+    data = split_quadrants(digits(48, seed=1), 2)
+    model = StructuredCVAE(2, Baseline(2, (16,)), latent_dim=2, hidden_dims=(16,))
+    return model, Batches(*data, batch_size=16, shuffle=True, seed=5)
 
 
-def test_history_plot_names_unknown_terms():
-    history = History(train={"loss": [1.0, 0.5]})
-    with pytest.raises(ValueError, match="term must be one of"):
-        history.plot("accuracy")
-
-
-def test_divergence_leaves_the_last_good_checkpoint_on_disk(tmp_path):
-    from cvae.checkpoints import load_checkpoint
-
-    model, path = NaNAfter(good_calls=2), tmp_path / "run" / "model.pt"  # epoch 1: one step, one validation
-    train, validation = Batches(torch.ones(4, 1), batch_size=4), Batches(torch.ones(4, 1), batch_size=4)
-    with pytest.raises(TrainingDiverged, match=r"weights of epoch 1 were restored \(and are in .*model.pt\)"):
-        fit(model, train, validation, epochs=3, learning_rate=0.5, progress=False, device="cpu", checkpoint=path)
-    assert model.w.item() == pytest.approx(0.5)
-    reloaded = NaNAfter(good_calls=0)
-    payload = load_checkpoint(path, reloaded, config={"learning_rate": 0.5}, settings=["learning_rate"])
-    assert reloaded.w.item() == pytest.approx(0.5) and payload["history"]["best_epoch"] == 1
-    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]  # no temporary files left
-
-
-def tiny_quadrant_batches():
-    from cvae.quadrants import split_quadrants
-
-    generator = torch.Generator().manual_seed(1)
-    digits = (torch.rand(48, 1, 28, 28, generator=generator) > 0.7).float()
-    return Batches(*split_quadrants(digits, 2), batch_size=16, shuffle=True, seed=2)
-
-
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_quadrant_cvae_same_seed_gives_bit_identical_parameters(precision):
-    from cvae.structured import Baseline, StructuredCVAE
-
+@pytest.mark.parametrize(
+    "kind, precision", [("vae", "fp32"), ("cvae", "fp32"), ("cvae", "bf16")]
+)
+def test_same_seed_same_machine_gives_bit_identical_parameters(kind, precision):
     runs = []
     for _ in range(2):
         torch.manual_seed(4)
-        model = StructuredCVAE(2, Baseline(2, (16,)), latent_dim=2, hidden_dims=(16,))
-        fit(model, tiny_quadrant_batches(), epochs=2, seed=7, progress=False, device="cpu", precision=precision)
+        model, batches = VAE(2, (16,)), Batches(digits(), batch_size=16, shuffle=True)
+        if kind == "cvae":
+            model, batches = quadrant_cvae()
+        fit(model, batches, epochs=2, seed=7, precision=precision, **CPU)
         runs.append([p.detach().clone() for p in model.parameters()])
-    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 
 
 def test_bf16_training_follows_fp32_training():
-    """Mixed precision changes the arithmetic, not the model: the two runs end close to each other."""
-    from cvae.structured import Baseline, StructuredCVAE
-
+    """Mixed precision changes the arithmetic, not the model: the two runs end close."""
     losses = {}
     for precision in ("fp32", "bf16"):
-        torch.manual_seed(4)
-        model = StructuredCVAE(2, Baseline(2, (16,)), latent_dim=2, hidden_dims=(16,))
-        history = fit(model, tiny_quadrant_batches(), epochs=3, seed=7, progress=False, device="cpu", precision=precision)
+        history = fit(*quadrant_cvae(), epochs=3, precision=precision, **CPU)
         losses[precision] = history.train["loss"]
     assert losses["fp32"][-1] < losses["fp32"][0]
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
 
 
 def test_train_step_applies_finite_losses_only():
-    from cvae.training import adam, train_step
-
-    layer = nn.Linear(2, 1)
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = layer
-
-        def loss_terms(self, x):
-            return {"loss": self.layer(x).squeeze(1), "twice": 2 * self.layer(x).squeeze(1)}
-
-    model = Model()
-    optimizer = adam(model, 0.1)
-    before = layer.weight.detach().clone()
-    expected = layer(torch.ones(3, 2)).sum().item()
-    sums = train_step(model, optimizer, (torch.ones(3, 2),))
-    assert set(sums) == {"loss", "twice"} and all(isinstance(v, float) for v in sums.values())
-    assert sums["loss"] == pytest.approx(expected) and sums["twice"] == pytest.approx(2 * expected)
-    assert not torch.equal(layer.weight, before)
-    after = layer.weight.detach().clone()
-    sums = train_step(model, optimizer, (torch.full((3, 2), float("nan")),))
-    assert math.isnan(sums["loss"]) and torch.equal(layer.weight, after)
-
-
-def test_train_step_adam_and_autocast_refuse_bad_arguments():
-    from cvae.training import adam, autocast, train_step
-
-    model = tiny_vae()
-    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
-        train_step(model, "adam", (torch.zeros(2, 1, 28, 28),))
-    with pytest.raises(TypeError, match="batch must be a non-empty tuple of tensors"):
-        train_step(model, adam(model, 1e-3), [torch.zeros(2, 1, 28, 28)])
-    with pytest.raises(TypeError, match="loss_terms"):
-        train_step(nn.Linear(2, 2), adam(model, 1e-3), (torch.zeros(2, 2),))
-    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16'"):
-        autocast(torch.device("cpu"), "fp16")
-    with pytest.raises(ValueError, match="precision must be one of"):
-        fit(model, Batches(torch.zeros(4, 1, 28, 28), batch_size=2), epochs=1, precision="double")
-    with pytest.raises(ValueError, match="learning_rate must be > 0"):
-        adam(model, 0.0)
-    with pytest.raises(ValueError, match="has no trainable parameters"):
-        adam(nn.Linear(2, 2).requires_grad_(False), 1e-3)
-    with pytest.raises(TypeError, match="checkpoint must be a file path"):
-        fit(model, Batches(torch.zeros(4, 1, 28, 28), batch_size=2), epochs=1, checkpoint=3)
-
-
-def test_history_round_trips_through_a_dict():
-    history = History(train={"loss": [2.0, 1.0]}, validation={"loss": [2.5, 1.5]}, best_epoch=2, seconds=1.5)
-    assert History.from_dict(history.as_dict()) == history
-    with pytest.raises(TypeError, match="values must be a dict"):
-        History.from_dict([1, 2])
-
-
-def test_fit_refuses_data_with_no_batch():
-    empty = Batches(torch.ones(3, 1), batch_size=4, drop_last=True)
-    with pytest.raises(ValueError, match=r"train has no batches \(3 examples, batch_size=4, drop_last=True\)"):
-        fit(NaNAfter(good_calls=10), empty, epochs=1, progress=False, device="cpu")
-    with pytest.raises(ValueError, match="validation has no batches"):
-        fit(NaNAfter(good_calls=10), Batches(torch.ones(4, 1), batch_size=4), empty, epochs=1, progress=False,
-            device="cpu")
+    model = Weight()
+    sums = train_step(model, adam(model, 0.1), (torch.full((3, 1), 2.0),))
+    assert sums == {"loss": 6.0} and model.w.item() == pytest.approx(0.9)
+    sums = train_step(model, adam(model, 0.1), (torch.full((3, 1), float("nan")),))
+    assert math.isnan(sums["loss"]) and model.w.item() == pytest.approx(0.9)
 
 
 def test_ctrl_c_restores_the_best_weights_and_keeps_the_history():
-    from cvae.training import TrainingInterrupted
-
-    class InterruptedIn(NaNAfter):
-        def loss_terms(self, x):
-            if self.calls == self.good_calls:
-                raise KeyboardInterrupt
-            return super().loss_terms(x)
-
-    model = InterruptedIn(good_calls=2)  # epoch 1: one step and one validation; Ctrl-C in epoch 2
-    batches = Batches(torch.ones(4, 1), batch_size=4)
-    with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2; the weights of epoch 1 were restored") as caught:
-        fit(model, batches, batches, epochs=5, learning_rate=0.5, progress=False, device="cpu")
-    assert isinstance(caught.value, KeyboardInterrupt)
-    assert caught.value.history.epochs == 1 and caught.value.history.best_epoch == 1
+    model = Weight(good=2, interrupt=True)  # epoch 1: a step, a validation; Ctrl-C in 2
+    error = "interrupted in epoch 2; the weights of epoch 1 were restored"
+    with pytest.raises(TrainingInterrupted, match=error) as caught:
+        fit(model, ones(), ones(), epochs=5, learning_rate=0.5, **CPU)
+    assert caught.value.history.epochs == caught.value.history.best_epoch == 1
     assert model.w.item() == pytest.approx(0.5) and not model.training
 
 
-def test_a_real_divergence_is_reported_as_such_and_the_best_weights_are_kept(binary_digits):
-    """A VAE at a learning rate of 1e3 blows up: the error blames training, not the data."""
-    model = tiny_vae()
-    with pytest.raises(TrainingDiverged, match="in epoch [0-9]+; the weights of epoch [0-9]+ were restored"):
-        fit(model, Batches(binary_digits, batch_size=16), epochs=20, learning_rate=1e3, progress=False, device="cpu")
-    assert not model.training
-    assert all(torch.isfinite(p).all() for p in model.parameters())
-
-
-def test_fit_checks_the_data_once_and_no_step_checks_again(binary_digits, monkeypatch):
-    """The data are validated before the first step; the number of checks does not grow with the steps."""
-    calls = []
-    original = torch.aminmax
-    monkeypatch.setattr(torch, "aminmax", lambda *a, **k: calls.append(1) or original(*a, **k))
-    counts = []
-    for epochs in (1, 3):
-        calls.clear()
-        fit(tiny_vae(), Batches(binary_digits, batch_size=8), Batches(binary_digits, batch_size=8), epochs=epochs,
-            progress=False, device="cpu")
-        counts.append(len(calls))
-    assert counts[0] == counts[1] > 0
-    bad = binary_digits.clone()
-    bad[5, 0, 3, 3] = 2.0
-    with pytest.raises(ValueError, match="images must lie in"):
-        fit(tiny_vae(), Batches(bad, batch_size=8), epochs=1, progress=False, device="cpu")
-
-
-def test_a_run_that_ends_worse_than_it_started_warns():
-    from cvae.quadrants import split_quadrants
-    from cvae.structured import Baseline
-
-    torch.manual_seed(0)
-    digits = (torch.rand(256, 1, 28, 28) > 0.7).float()
-    batches = Batches(*split_quadrants(digits, 1), batch_size=32)
-    with pytest.warns(RuntimeWarning, match="the training loss rose from .* the learning rate is probably too large"):
-        fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e6, progress=False, device="cpu")
-    torch.manual_seed(0)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        fit(Baseline(1, (32,)), batches, epochs=3, learning_rate=1e-3, progress=False, device="cpu")
-
-
 class Regression(nn.Linear):
-    """A custom model for fit: ``loss_terms`` returns what ``terms`` makes of the per-example losses."""
+    """A custom model: ``loss_terms`` returns what ``terms`` makes of the losses."""
 
     def __init__(self, terms):
         super().__init__(4, 1)
@@ -305,24 +175,222 @@ class Regression(nn.Linear):
         return self.terms((self(x).squeeze(1) - 1.0) ** 2)
 
 
+def test_fit_checks_the_data_once_and_no_step_checks_again(monkeypatch):
+    calls, original = [], torch.aminmax
+    monkeypatch.setattr(
+        torch, "aminmax", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    counts = []
+    for epochs in (1, 3):
+        calls.clear()
+        model = Regression(lambda loss: {"loss": loss, "mse": loss})
+        history = fit(
+            model, Batches(torch.rand(64, 4), batch_size=8), epochs=epochs, **CPU
+        )
+        counts.append(len(calls))
+    assert counts[0] == counts[1] > 0 and history.train["loss"] == history.train["mse"]
+
+
+LOSS = {"loss": lambda loss: {"loss": loss}}
+FOUR = Batches(torch.ones(20, 4), batch_size=8)
+BAD_FIT = [  # (loss_terms or model, data, options, error)
+    (nn.Linear(2, 2), FOUR, {}, "model must define loss_terms"),
+    (LOSS, [torch.ones(4)], {}, "train must be cvae.data.Batches, got list"),
+    (LOSS, FOUR, {"epochs": 0}, "epochs must be >= 1"),
+    (LOSS, FOUR, {"learning_rate": -1.0}, "learning_rate must be > 0"),
+    (LOSS, FOUR, {"patience": 0}, "patience must be >= 1"),
+    (LOSS, FOUR, {"precision": "fp16"}, "precision must be one of 'fp32', 'bf16'"),
+    (LOSS, FOUR, {"checkpoint": 3}, "checkpoint must be a file path or None, got int"),
+    (LOSS, FOUR, {"checkpoint": "."}, "checkpoint: .* is a folder; give a file name"),
+    (LOSS, FOUR, {"checkpoint": "unwritable"}, "checkpoint: cannot write to the fold"),
+    *[(LOSS, FOUR, {"seed": seed}, r"seed must be an int in \[0, 2\*\*63\)")
+      for seed in ("abc", 1.5, 2**70, -1, True)],
+    (LOSS, FOUR, {"device": "meta"}, "device: 'meta' is a meta device; this package "
+     "trains on cpu or cuda devices only"),
+    (LOSS, FOUR, {"device": "mps"}, "device: 'mps' is a mps device"),
+    (LOSS, FOUR, {"device": "cuda:99"}, "device: 'cuda:99' is not available on this"),
+    (LOSS, Batches(torch.ones(3, 4), batch_size=4, drop_last=True), {},
+     r"train has no batches \(3 examples, batch_size=4, drop_last=True\)"),
+    (LOSS, Batches(torch.full((4, 4), math.nan), batch_size=2), {},
+     r"train.tensors\[0\] contains NaN or infinite values"),
+    ({"loss": lambda loss: {"loss": loss.mean()}}, FOUR, {}, r"^Regression.loss_terms "
+     r"returned 'loss' as \(\) for a batch of 8: per-example tensors of shape \(8,\) "
+     "expected, not a mean$"),
+    ({"loss": lambda loss: {"e": loss}}, FOUR, {}, r"no 'loss' entry \(only 'e'\)"),
+    ({"loss": lambda loss: {"loss": loss, "m": 0.5}}, FOUR, {}, "'m' as float for a"),
+    ({"loss": lambda loss: loss}, FOUR, {}, "must return a dict of per-example tensor"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("model, data, options, error", BAD_FIT)
+def test_fit_refuses_bad_arguments_and_data_before_changing_a_weight(
+    tmp_path, model, data, options, error
+):
+    """A batch mean used to divide every History number by the batch size, and 'meta'
+    emptied the caller's weights: each is one line now, before any step."""
+    model = Regression(model["loss"]) if isinstance(model, dict) else model
+    before = [p.detach().clone() for p in model.parameters()]
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    unwritable = Path("/sys/kernel") if os.access(read_only, os.W_OK) else read_only
+    places = {".": tmp_path, "unwritable": unwritable / "m.pt"}
+    options = {
+        k: places.get(v, v) if isinstance(v, str) else v for k, v in options.items()
+    }
+    with pytest.raises((TypeError, ValueError), match=error):
+        fit(model, data, **{"epochs": 1, **CPU, **options})
+    assert all(
+        torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)
+    )
+    assert all(p.device.type == "cpu" for p in model.parameters())
+
+
+class Wide(nn.Module):
+    """A linear map with 40 kB of weights (a 42 kB checkpoint) whose loss falls every
+    epoch, so every epoch is the best so far and is checkpointed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = nn.Linear(100, 100)
+
+    def loss_terms(self, x):
+        return {"loss": self.layer(x).pow(2).sum(1)}
+
+
+def fit_wide(model: Wide, epochs: int = 3, **options):
+    batches = Batches(torch.ones(4, 100), batch_size=4)
+    return fit(model, batches, batches, epochs=epochs, **CPU, **options)
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    return all(torch.equal(x, y) for x, y in pairs)
+
+
+def test_fit_stores_a_numpy_learning_rate_as_a_float_so_its_checkpoint_loads(tmp_path):
+    rate = np.logspace(-3, -1, 3)[0]  # np.float64, refused by weights-only loading
+    fit_wide(Wide(), epochs=1, learning_rate=rate, checkpoint=tmp_path / "m.pt")
+    config = {"learning_rate": 1e-3}
+    payload = load_checkpoint(
+        tmp_path / "m.pt", Wide(), config=config, settings=[*config]
+    )
+    assert type(payload["config"]["learning_rate"]) is float
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 64 kB tmpfs mounted for the test: room for one checkpoint of Wide, not two."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("the small file system is a tmpfs, and only root can mount one")
+    command = ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)]
+    mount = subprocess.run(command, capture_output=True, text=True)
+    if mount.returncode:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mount.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_stops_fit_in_one_line_keeping_the_best_weights(small_filesystem):
+    path, folder = (
+        re.escape(str(p)) for p in (small_filesystem / "m.pt", small_filesystem)
+    )
+    model = Wide()
+    with pytest.raises(CheckpointError) as caught:
+        fit_wide(
+            model, checkpoint=small_filesystem / "m.pt"
+        )  # epoch 2's fills the disk
+    assert re.fullmatch(
+        rf"training: cannot write the checkpoint {path}: no space left on device \(\d+ "
+        rf"kB free in {folder}\) \({path} keeps its previous content\); the weights of "
+        rf"epoch 2 were restored; {path} holds those of epoch 1",
+        str(caught.value),
+    ), str(caught.value)
+    two_epochs = Wide()
+    fit_wide(two_epochs, epochs=2)
+    assert same_weights(model, two_epochs) and not model.training
+    assert (
+        load_checkpoint(small_filesystem / "m.pt", Wide())["history"]["best_epoch"] == 1
+    )
+    assert list(small_filesystem.iterdir()) == [
+        small_filesystem / "m.pt"
+    ]  # no temporary
+
+
+@pytest.fixture
+def ctrl_c():
+    """Press Ctrl-C: a real SIGINT to this process (as in a terminal: a test run started
+    in the background inherits SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield lambda: os.kill(os.getpid(), signal.SIGINT)
+    signal.signal(signal.SIGINT, previous)
+
+
+class CtrlCWhileWriting:
+    """A file in which Ctrl-C is pressed after the first write: inside torch.save."""
+
+    def __init__(self, file, press) -> None:
+        self.file, self.press = file, press
+
+    def write(self, data) -> int:
+        written, press, self.press = self.file.write(data), self.press, lambda: None
+        press()
+        return written
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 @pytest.mark.parametrize(
-    "terms, error, problem",
-    [
-        (lambda loss: {"loss": loss.mean()}, ValueError,
-         r"^Regression.loss_terms returned 'loss' as \(\) for a batch of 8: per-example tensors of "
-         r"shape \(8,\) expected, not a batch mean$"),
-        (lambda loss: {"error": loss}, ValueError, r"returned no 'loss' entry \(only 'error'\)"),
-        (lambda loss: {"loss": loss, "mse": 0.5}, ValueError, r"returned 'mse' as float for a batch of 8"),
-        (lambda loss: loss, TypeError, "must return a dict of per-example tensors, got Tensor"),
-    ],
+    "moment, saved", [("torch.save", 1), ("os.fsync", 1), ("os.replace", 2)]
 )
-def test_fit_checks_what_a_custom_loss_terms_returns_before_its_first_step(terms, error, problem):
-    """A batch mean used to divide every History number by the batch size; no 'loss' was a bare KeyError."""
-    model = Regression(terms)
-    before = model.weight.detach().clone()
-    with pytest.raises(error, match=problem):
-        fit(model, Batches(torch.ones(20, 4), batch_size=8), epochs=1, progress=False, device="cpu")
-    assert torch.equal(model.weight, before)
-    model = Regression(lambda loss: {"loss": loss, "mse": loss})
-    history = fit(model, Batches(torch.ones(20, 4), batch_size=8), epochs=1, progress=False, device="cpu")
-    assert history.train["loss"] == history.train["mse"]
+def test_ctrl_c_in_a_checkpoint_write_says_which_epoch_the_file_holds(
+    tmp_path, monkeypatch, ctrl_c, moment, saved
+):
+    """Ctrl-C in epoch 2's save: during its writes, after its fsync, after its move."""
+    module, name = moment.split(".")
+    module = {"torch": torch, "os": os}[module]
+    real, calls = getattr(module, name), []
+
+    def pressed(*args):
+        calls.append(name)
+        if len(calls) == 2 and moment == "torch.save":
+            return real(args[0], CtrlCWhileWriting(args[1], ctrl_c))
+        result = real(*args)
+        if len(calls) == 2:
+            ctrl_c()
+        return result
+
+    monkeypatch.setattr(module, name, pressed)
+    path, model = tmp_path / "m.pt", Wide()
+    with pytest.raises(TrainingInterrupted) as caught:
+        fit_wide(model, checkpoint=path)
+    held = f" (and are in {path})" if saved == 2 else f"; {path} holds those of epoch 1"
+    restored = "training: interrupted in epoch 2; the weights of epoch 2 were restored"
+    assert str(caught.value).startswith(f"{restored}{held};"), str(caught.value)
+    reloaded = Wide()
+    assert load_checkpoint(path, reloaded)["history"]["best_epoch"] == saved
+    assert same_weights(reloaded, model) == (saved == 2) and os.listdir(tmp_path) == [
+        "m.pt"
+    ]
+
+
+def test_fit_refuses_another_models_checkpoint_and_warns_it_replaces_its_own(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", nn.Linear(4, 3))
+    before, model = path.read_bytes(), Wide()
+    error = r"m.pt holds a different architecture: Linear with 2 tensors, but this run "
+    with pytest.raises(CheckpointError, match=error + "builds Wide with 2 tensors"):
+        fit_wide(model, checkpoint=path)
+    assert path.read_bytes() == before and same_weights(model, Wide())
+    path.unlink()
+    fit_wide(Wide(), epochs=3, checkpoint=path)
+    loss = load_checkpoint(path, Wide())["history"]["validation"]["loss"][2]
+    warning = (
+        rf"training: .*m.pt holds an earlier run's checkpoint of this model \(loss "
+        rf"{loss:.2f} in epoch 3\); this run replaces it with its own best weights from"
+    )
+    with pytest.warns(RuntimeWarning, match=warning):
+        fit_wide(Wide(), epochs=1, checkpoint=path)
+    assert load_checkpoint(path, Wide())["history"]["best_epoch"] == 1

@@ -1,0 +1,308 @@
+"""The quadrant experiment as a resumable command, ``python -m cvae.run``::
+
+    python -m cvae.run --quadrants 1 2 3 --data mnist --epochs 100 --seeds 0 1 2
+
+It runs :func:`cvae.experiment.run_quadrant_experiment` with a checkpoint per model,
+quadrant count and seed in ``--out``, and writes ``results.csv`` and ``run.json`` (the
+command, configuration, machine and versions) after every model; run again, it resumes.
+Nothing is lost: the folder is checked first and locked while a run uses it; rows are
+merged with those it holds (added columns too); Ctrl-C or a kill keeps every finished
+model and row. A folder holds one configuration (its ``run.json``; the seeds may
+differ), and what cannot fit in memory is refused. Every problem is one ``error:`` line
+(status 2; 130 after Ctrl-C, also while torch is still loading).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import functools
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cvae import __version__, settings
+from cvae.data import IMAGE_PIXELS, DataUnavailableError
+from cvae.experiment import (
+    MODELS,
+    QuadrantConfig,
+    check_runs,
+    read_results,
+    run_quadrant_experiment,
+)
+from cvae.quadrants import output_size
+from cvae.run import INTERRUPTED_EARLY
+from cvae.run.checkpoints import (
+    CheckpointError,
+    FolderInUse,
+    atomic_write,
+    folder_lock,
+    remove_stale_temporaries,
+    writable_folder,
+)
+from cvae.structured import GSNN_OBJECTIVES
+from cvae.training import PRECISIONS, TrainingDiverged
+
+RESULTS_FILE, RUN_FILE, COMMAND = "results.csv", "run.json", "python -m cvae.run"
+say = functools.partial(print, flush=True)
+COMMAND_LINE_EPOCHS = 100  # the budget unless --epochs or CVAE_EPOCHS says otherwise
+RESULT_FIELDS = (
+    *("model", "num_given", "seed", "nll", "estimator", "nll_importance"),
+    *("nll_monte_carlo", "kl", "active_units", "active_units_vs_prior", "num_samples"),
+    *("epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size"),
+    "resumed",
+)
+
+
+def _row_key(row: dict) -> tuple[str, str, str]:
+    """Rows merge by model, quadrant count and seed (``0``, ``0.0``, ``"0"``: one)."""
+
+    def number(value: object) -> str:
+        text = str(value).strip()
+        try:
+            return str(int(float(text))) if float(text).is_integer() else text
+        except ValueError:
+            return text
+
+    return row["model"], number(row["num_given"]), number(row.get("seed", ""))
+
+
+def _row_order(key: tuple[str, str, str]) -> tuple:
+    kind, num_given, seed = key
+    position = MODELS.index(kind) if kind in MODELS else len(MODELS)
+    return num_given, position, kind, int(seed) if seed.isdigit() else -1
+
+
+def write_results(path: Path, rows: Sequence[dict]) -> Path:
+    """Merge ``rows`` into the CSV file at ``path``, atomically: the rows of other
+    models, quadrant counts or seeds it holds are kept, and so are added columns."""
+    merged = {_row_key(row): row for row in read_results(path)}
+    for row in rows:
+        old = merged.get(_row_key(row), {})
+        added = {key: value for key, value in old.items() if key not in RESULT_FIELDS}
+        new = {k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()}
+        merged[_row_key(row)] = {**added, **new}
+    columns = dict.fromkeys(
+        [*RESULT_FIELDS, *(k for row in merged.values() for k in row)]
+    )
+    with atomic_write(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(columns), restval="")
+        writer.writeheader()
+        writer.writerows(merged[key] for key in sorted(merged, key=_row_order))
+    return path
+
+
+def check_output_folder(name: str, out: str, configuration: dict) -> Path:
+    """Create ``out`` if needed and check that it can hold this run's files; a
+    ValueError naming ``name`` if not, or if its ``run.json`` records another
+    configuration (its ``results.csv`` would mix two; only the seeds may differ)."""
+    if not str(out).strip():
+        raise ValueError(f"{name} is empty; give a folder name (runs/quadrants, or .)")
+    folder = writable_folder(name, out)
+    read_results(folder / RESULTS_FILE)
+    record = folder / RUN_FILE
+    if record.is_dir():
+        raise ValueError(
+            f"{record} is a folder, not this experiment's run record; move it away"
+        )
+    try:
+        stored = (
+            json.loads(record.read_text(encoding="utf-8"))["configuration"]
+            if record.exists()
+            else {}
+        )
+        differ = [
+            f"{key} {stored[key]!r} there, {value!r} here"
+            for key, value in configuration.items()
+            if key != "seeds" and key in stored and stored[key] != value
+        ]
+    except (OSError, UnicodeDecodeError, ValueError, LookupError, TypeError) as error:
+        problem = f"{type(error).__name__}: {error}"
+        raise ValueError(
+            f"{record} cannot be read as a run record ({problem}); move it away"
+        ) from None
+    if differ:
+        raise ValueError(
+            f"{folder} holds the results of another configuration ("
+            f"{'; '.join(differ)}; see its {RUN_FILE}): pick another {name} for this "
+            "one"
+        )
+    return folder
+
+
+def memory_needed(config: QuadrantConfig) -> int:
+    """At least how many bytes training the largest model, the hybrid, holds at once.
+
+    In float32: the weights (the frozen baseline's once; the three networks' with their
+    gradients and Adam's two moments) and the activations of one training step, whose
+    GSNN term decodes ``num_particles`` codes of each digit of a batch. PyTorch needs
+    more.
+    """
+
+    def weights(*sizes: int) -> int:
+        return sum((n + 1) * m for n, m in zip(sizes, sizes[1:], strict=False))
+
+    hidden, latent, pixels = config.hidden_dims, config.latent_dim, output_size(1)
+    frozen = weights(IMAGE_PIXELS, *hidden, pixels)
+    networks = 2 * weights(IMAGE_PIXELS, *hidden, 2 * latent)
+    trained = networks + weights(IMAGE_PIXELS + latent, *hidden[::-1], pixels)
+    per_digit = (1 + config.num_particles) * (sum(hidden) + latent + pixels)
+    return 4 * (frozen + 4 * trained + config.batch_size * per_digit)
+
+
+def write_run_record(
+    folder: Path, command: str, configuration: dict, device, finished: bool
+):
+    """Write ``run.json``: the command line, its configuration, when it finished
+    (``None`` while it runs), the machine and the versions."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    record = {"command": command, "configuration": configuration}
+    record.update(finished=now if finished else None, cvae=__version__)
+    try:
+        with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
+            json.dump({**record, **settings.machine(device)}, file, indent=1)
+    except OSError as error:  # a full disk, a quota: say which file
+        reason = error.strerror or error
+        raise OSError(f"{folder / RUN_FILE} cannot be written ({reason})") from None
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    defaults = QuadrantConfig()
+    about = "Sohn et al.'s quadrant experiment: -log p(y|x) of four models, resumable."
+    parser = argparse.ArgumentParser(prog=COMMAND, description=about)
+    option = parser.add_argument
+    option("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
+    option(
+        "--data", choices=settings.DATA_SOURCES, help="default: CVAE_DATA, else sample"
+    )
+    option("--limit", type=int, help="use only the first N training and test digits")
+    option(
+        "--epochs", type=int, help=f"default: CVAE_EPOCHS, else {COMMAND_LINE_EPOCHS}"
+    )
+    option(
+        "--patience", type=int, default=10, help="early stopping; 0: off (default 10)"
+    )
+    option("--batch-size", type=int, default=defaults.batch_size)
+    option(
+        "--lr", type=float, default=defaults.learning_rate, help="Adam learning rate"
+    )
+    option("--hidden", type=int, nargs="+", default=list(defaults.hidden_dims))
+    option("--latent", type=int, default=defaults.latent_dim, help="(Pyro: 200)")
+    option("--alpha", type=float, default=defaults.hybrid_alpha, help="the hybrid's")
+    option("--particles", type=int, default=defaults.num_particles, help="L, GSNN term")
+    option("--samples", type=int, default=defaults.num_samples, help="S, estimators")
+    option("--gsnn-objective", choices=GSNN_OBJECTIVES, default=defaults.gsnn_objective)
+    option("--seeds", "--seed", type=int, nargs="+", default=[0], help="a row per seed")
+    option(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="bf16: bfloat16 products",
+    )
+    option("--out", default="runs/quadrants", help="checkpoints and results (locked)")
+    option("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def _config(args: argparse.Namespace) -> QuadrantConfig:
+    """The experiment's configuration: the command line and the ``CVAE_*`` switches."""
+    epochs = args.epochs
+    epochs = epochs if epochs is not None else settings.epochs(COMMAND_LINE_EPOCHS)
+    return QuadrantConfig(
+        data=args.data or settings.data_source(),
+        limit=args.limit,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience or None,
+        hidden_dims=tuple(args.hidden),
+        latent_dim=args.latent,
+        hybrid_alpha=args.alpha,
+        num_particles=args.particles,
+        gsnn_objective=args.gsnn_objective,
+        num_samples=args.samples,
+        seed=args.seeds[0],
+        precision=args.precision,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the experiment from the command line; return the exit status.
+
+    Every setting, the device, the memory needed and the output folder are checked
+    before any work; a problem then or during the run is one ``error:`` line on stderr
+    (status 2), and Ctrl-C is one line too and keeps what is finished (status 130).
+    """
+    try:
+        return _command_line(argv)
+    except KeyboardInterrupt:  # before the run began (the run's own is reported below)
+        return _error(INTERRUPTED_EARLY, status=130)
+
+
+def _command_line(argv: Sequence[str] | None) -> int:
+    args = _parse_args(argv)
+    try:
+        quadrants, seeds = check_runs(args.quadrants, args.seeds)
+        config, device = _config(args), settings.default_device()
+        configuration = {**config.as_dict(), "seeds": seeds}
+        del configuration["seed"]
+        folder = check_output_folder("--out", args.out, configuration)
+        needed, available = memory_needed(config), settings.available_memory(device)
+        if needed > available:  # tried, the kernel would kill it without a word
+            raise ValueError(
+                f"this configuration needs at least {needed / 2**30:,.1f} GiB of "
+                f"memory to train, but {device} has {available / 2**30:,.1f} GiB "
+                "available: lower num_particles (--particles), batch_size "
+                "(--batch-size) or hidden_dims (--hidden)"
+            )
+    except (TypeError, ValueError) as error:
+        return _error(error)
+    say("configuration: " + ", ".join(f"{k}={v}" for k, v in configuration.items()))
+    command = shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)])
+
+    def record(
+        rows: list[dict] | None = None,
+    ) -> None:  # run.json first: it describes rows
+        write_run_record(folder, command, configuration, device, finished=rows is None)
+        if rows is not None:
+            write_results(folder / RESULTS_FILE, rows)
+
+    log = {"progress": not args.no_progress, "log": say, "on_row": record}
+    try:
+        with folder_lock(folder):
+            stale = ", ".join(path.name for path in remove_stale_temporaries(folder))
+            if stale:
+                say(f"removed what interrupted writes left: {stale}")
+            run_quadrant_experiment(
+                config,
+                quadrants,
+                seeds=seeds,
+                checkpoint_dir=folder,
+                device=device,
+                **log,
+            )
+            record()
+        say(f"results: {folder / RESULTS_FILE}")
+    except (
+        CheckpointError,
+        DataUnavailableError,
+        FolderInUse,
+        TrainingDiverged,
+        OSError,
+        ValueError,
+    ) as error:
+        return _error(error)
+    except KeyboardInterrupt:
+        return _error(
+            f"interrupted; rerun to resume (the finished models are kept in {folder})",
+            130,
+        )
+    return 0
+
+
+def _error(error: Exception | str, status: int = 2) -> int:
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    return status
