@@ -25,7 +25,7 @@ help:
 	@echo "make test     set up .venv, unit tests, nbval on every notebook, the PDF, strict site build, browser tests"
 	@echo "make pdf      the whole book as one PDF, _build/latex/cvae-book.pdf (needs TeX: see make pdf-debs), checked"
 	@echo "make execute  re-execute every notebook in place (authors, after editing a chapter)"
-	@echo "make bench    run python -m cvae.bench and store its table for the Performance page"
+	@echo "make bench    run python -m cvae.run.bench and store its table for the Performance page"
 	@echo "make lint | unit | nbval | pdf | site | browser   one part of make test"
 	@echo "NOTEBOOKS=book/elbo.ipynb            limits book, execute and nbval to those chapters"
 

@@ -8,11 +8,8 @@ with their own data) call them at their top; inside, torch's own errors stand.
 
 from __future__ import annotations
 
-import functools
 import math
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -122,20 +119,6 @@ def check_sizes(name: str, value: object, *, allow_empty=False) -> list[int]:
     return [check_positive_int(f"{name}[{i}]", size) for i, size in enumerate(sizes)]
 
 
-def check_gaussian(name: str, value: object) -> tuple[Tensor, Tensor]:
-    """A ``(mean, log-variance)`` pair of one diagonal Gaussian per example, each
-    ``(B, d)``; the errors call them ``"{name} mean"`` and ``"{name} log-variance"``."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        pair = "a (mean, log-variance) pair of tensors"
-        raise TypeError(f"{name} must be {pair}, got {_kind(value)}")
-    names = (f"{name} mean", f"{name} log-variance")
-    for part, tensor in zip(names, value, strict=True):
-        check_tensor(part, tensor, ndim=2, floating=True)
-    check_same_shape(names, value)
-    check_same_device(names, value)
-    return value[0], value[1]
-
-
 def check_generator(name: str, value: object, device="cpu") -> torch.Generator | None:
     """``None`` or a ``torch.Generator`` that draws on ``device`` (CPU by default)."""
     if value is not None and not isinstance(value, torch.Generator):
@@ -165,53 +148,3 @@ def check_model_input(name: str, value: Tensor, model: nn.Module) -> Tensor:
 
 def _kind(value: object) -> str:
     return type(value).__name__
-
-
-# Deleted at the merge of issue 23, once no branch imports them: the validation switch
-# and the contract decorator of the old design.
-_enabled = True
-_inside = threading.local()
-
-
-def set_validation(enabled: bool) -> None:
-    global _enabled
-    _enabled = check_bool("enabled", enabled)
-
-
-def validation_enabled() -> bool:
-    return _enabled
-
-
-@contextmanager
-def validation(enabled: bool) -> Iterator[None]:
-    previous = _enabled
-    set_validation(enabled)
-    try:
-        yield
-    finally:
-        set_validation(previous)
-
-
-@contextmanager
-def checked_region() -> Iterator[None]:
-    previous, _inside.active = getattr(_inside, "active", False), True
-    try:
-        yield
-    finally:
-        _inside.active = previous
-
-
-def checked(contract: Callable[..., None]) -> Callable:
-    def decorate(function: Callable) -> Callable:
-        @functools.wraps(function)
-        def boundary(*args, **kwargs):
-            if not _enabled or getattr(_inside, "active", False):
-                return function(*args, **kwargs)
-            with checked_region():
-                contract(*args, **kwargs)
-                return function(*args, **kwargs)
-
-        boundary.contract = contract  # type: ignore[attr-defined]
-        return boundary
-
-    return decorate

@@ -2,7 +2,6 @@
 options refused. What it measures and reports, never how fast (``python -m
 cvae.run.bench`` times; the test suite does not)."""
 
-import contextlib
 import json
 import os
 import warnings
@@ -11,19 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import cvae.checks
 from cvae.run import bench
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def no_contracts():
-    """Until the merge deletes the argument contracts: they would run inside the timed
-    (and compiled) steps, which fit never checks. Delete this fixture then."""
-    switch = getattr(cvae.checks, "validation", None)
-    with switch(False) if switch else contextlib.nullcontext():
-        yield
 
 
 def row(name: str) -> bench.Benchmark:

@@ -11,7 +11,6 @@ from torch import nn
 from cvae.checks import (
     check_bool,
     check_choice,
-    check_gaussian,
     check_generator,
     check_int,
     check_model_input,
@@ -74,11 +73,6 @@ CASES = {
         (lambda: check_sizes("dims", "88"), T, "dims must be a sequence of ints"),
         (lambda: check_sizes("dims", []), V, "dims needs at least one entry"),
         (lambda: check_sizes("dims", [8, 0]), V, r"dims\[1\] must be >= 1"),
-    ],
-    "check_gaussian": [
-        (lambda: check_gaussian("q", X), T, r"q must be a \(mean, log-variance\) pair"),
-        (lambda: check_gaussian("q", (X, X.T)), V, r"q mean\(2, 3\), q log-var"),
-        (lambda: check_gaussian("q", (X[0], X[0])), V, "q mean must have 2 dimensions"),
     ],
     "check_generator": [
         (lambda: check_generator("g", 3), T, "g must be a torch.Generator or None"),

@@ -2,10 +2,10 @@
 
 Used by ``book/performance.md``.
 
-Renders the table of the latest ``python -m cvae.bench --json`` run, read from the JSON
-it wrote (``make bench``). The build fails (a warning under -W) when the stored rows are
-not the rows :func:`cvae.bench.plan` measures today: the page never shows a stale
-benchmark.
+Renders the table of the latest ``python -m cvae.run.bench --json`` run, read from the
+JSON it wrote (``make bench``). The build fails (a warning under -W) when the stored
+rows are not the rows :func:`cvae.run.bench.plan` measures today: the page never shows
+a stale benchmark.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class BenchmarkReport(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from cvae.bench import compile_payoff, plan
+        from cvae.run.bench import compile_payoff, plan
 
         page = Path(self.env.srcdir) / Path(self.env.docname).parent
         path = (page / self.arguments[0]).resolve()
@@ -63,7 +63,7 @@ class BenchmarkReport(SphinxDirective):
         planned = [benchmark.name for benchmark in plan()]
         if stored != planned:
             logger.warning(
-                f"benchmark-report: {path.name} holds rows {stored} but cvae.bench "
+                f"benchmark-report: {path.name} holds rows {stored} but cvae.run.bench "
                 f"measures {planned}; run `make bench`",
                 location=(self.env.docname, self.lineno),
             )
