@@ -29,8 +29,9 @@ Where new things plug in:
   ``log_prob(z, labels)`` and ``sample(labels)``, registered there by name.
 * **A new data set**: one entry in the registry of :mod:`cvae.data`.
 * **A new model**: a class with ``loss_terms(*batch) -> dict`` of per-example tensors
-  with a ``"loss"`` entry (ELBO terms through :func:`cvae.elbo.elbo_terms`);
-  :func:`cvae.training.fit` trains it.
+  with a ``"loss"`` entry (ELBO terms through :func:`cvae.elbo.elbo_terms`), and
+  optionally ``check_batch(*batch)``, which :func:`cvae.training.fit` runs once over
+  each data set; ``fit`` then trains it.
 """
 
 __version__ = "0.1.0"

@@ -244,11 +244,17 @@ class LabelCVAE(nn.Module):
             raise ValueError(f"z must have shape {want}, got {tuple(z.shape)}")
         return torch.sigmoid(self.decode(z.to(device), labels))
 
+    def check_batch(self, images: Tensor, labels: Tensor) -> None:
+        """Refuse images that are not ``(B, 1, 28, 28)`` in [0, 1], or labels that are
+        not ``B`` class indices, on the model's device. ``fit`` runs it once over each
+        data set, never in the training step."""
+        check_model_input("images", check_images("images", images), self)
+        check_model_input("labels", check_labels("labels", labels, len(images)), self)
+
     @torch.no_grad()
     def encode(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of :math:`q(z \\mid x, y)`."""
-        check_model_input("images", check_images("images", images), self)
-        check_model_input("labels", check_labels("labels", labels, len(images)), self)
+        self.check_batch(images, labels)
         return self.encoder(images, one_hot(labels))
 
     @torch.no_grad()
@@ -260,8 +266,7 @@ class LabelCVAE(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """:math:`\\log p(x \\mid y)` per image, importance-sampled under the prior."""
-        check_model_input("images", check_images("images", images), self)
-        check_model_input("labels", check_labels("labels", labels, len(images)), self)
+        self.check_batch(images, labels)
         return importance_sampled_log_likelihood(
             lambda z: bernoulli_log_likelihood(self.decode(z, labels), images),
             self.encoder(images, one_hot(labels)),

@@ -270,6 +270,9 @@ def fit(
 ) -> History:
     """Train ``model`` with Adam on ``train``, validating after each epoch.
 
+    * The arguments and each data set are checked once, before the first step: finite
+      values, and the model's own ``check_batch(*batch)`` where it has one (binary
+      targets in [0, 1], labels that are class indices ...). The steps check nothing.
     * The sampling noise is seeded (``seed``), so a run is repeatable on one machine.
     * Each epoch ends with the mean loss terms on ``validation``; the weights of the
       epoch with the lowest validation loss are restored at the end (early stopping
@@ -324,6 +327,9 @@ def fit(
         for position, tensor in enumerate(batches.tensors):
             check_tensor(f"{name}.tensors[{position}]", tensor)  # finite values
     model.to(device)
+    if hasattr(model, "check_batch"):  # the model's own check of what it trains on
+        for batches in data.values():
+            model.check_batch(*(tensor.to(device) for tensor in batches.tensors))
 
     torch.manual_seed(seed)
     model.train()

@@ -46,10 +46,16 @@ class VAE(nn.Module):
         z = reparameterize(mu, logvar)
         return elbo_terms(self.decoder(z), images, gaussian_kl(mu, logvar))
 
+    def check_batch(self, images: Tensor) -> None:
+        """Refuse images that are not ``(B, 1, 28, 28)`` in [0, 1] on the model's
+        device: Bernoulli targets outside [0, 1] would give a finite, wrong ELBO.
+        ``fit`` runs it once over each data set, never in the training step."""
+        check_model_input("images", check_images("images", images), self)
+
     @torch.no_grad()
     def reconstruct(self, images: Tensor) -> Tensor:
         """Pixel probabilities decoded from the posterior mean of each image."""
-        check_model_input("images", check_images("images", images), self)
+        self.check_batch(images)
         mu, _ = self.encoder(images)
         return torch.sigmoid(self.decoder(mu))
 
@@ -72,7 +78,7 @@ class VAE(nn.Module):
         See :func:`cvae.estimators.importance_sampled_log_likelihood`; with
         ``num_samples=1`` this is an unbiased estimate of the ELBO.
         """
-        check_model_input("images", check_images("images", images), self)
+        self.check_batch(images)
         check_positive_int("num_samples", num_samples)
         check_generator("generator", generator)
         proposal = self.encoder(images)

@@ -219,6 +219,9 @@ BAD_FIT = [  # (loss_terms or model, data, options, error)
     ({"loss": lambda loss: {"e": loss}}, FOUR, {}, r"no 'loss' entry \(only 'e'\)"),
     ({"loss": lambda loss: {"loss": loss, "m": 0.5}}, FOUR, {}, "'m' as float for a"),
     ({"loss": lambda loss: loss}, FOUR, {}, "must return a dict of per-example tensor"),
+    # grey levels 0..255 as Bernoulli targets: a finite, wrong ELBO without check_batch
+    (VAE(2, (8,)), Batches(torch.full((4, 1, 28, 28), 255.0), batch_size=2), {},
+     r"images must lie in \[0.0, 1.0\], got values in \[255, 255\]"),
 ]  # fmt: skip
 
 
