@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from cvae import checks
 from cvae.data import (
+    DATASETS,
     Batches,
     DataUnavailableError,
     DigitData,
@@ -43,7 +44,7 @@ from cvae.training import PRECISIONS, History, TrainingDiverged, fit
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
 TRAINING_SETTINGS = (  # they change what a trained model is
-    *("data", "limit", "epochs", "batch_size", "learning_rate", "patience"),
+    *("dataset", "data", "limit", "epochs", "batch_size", "learning_rate", "patience"),
     *("validation_fraction", "seed", "precision"),
 )
 
@@ -53,7 +54,9 @@ class QuadrantConfig:
     """Every setting of the experiment; the defaults are the chapter's small budget.
 
     Attributes:
-        data: ``"sample"`` or ``"mnist"`` (see :func:`cvae.data.load_digits`).
+        dataset: a name in :data:`cvae.data.DATASETS` (``"mnist"``,
+            ``"fashion-mnist"``).
+        data: ``"sample"`` or ``"full"`` (see :func:`cvae.data.load_digits`).
         limit: use only the first ``limit`` training and test digits (quick checks).
         epochs, batch_size, learning_rate, patience: passed to :func:`cvae.training.fit`
             (``patience=None``: no early stopping).
@@ -70,6 +73,7 @@ class QuadrantConfig:
             (:func:`cvae.training.autocast`; see the Performance appendix).
     """
 
+    dataset: str = "mnist"
     data: str = "sample"
     limit: int | None = None
     epochs: int = 20
@@ -103,6 +107,7 @@ class QuadrantConfig:
         if fraction >= 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
         checked = {
+            "dataset": choice("dataset", c.dataset, DATASETS),
             "data": choice("data", c.data, DATA_SOURCES),
             "limit": positive("limit", minimum=20),
             **{name: positive(name) for name in ("epochs", "batch_size", "patience")},
@@ -128,8 +133,9 @@ class QuadrantConfig:
 
 @dataclass(frozen=True)
 class Digits:
-    """The experiment's digits (grey levels, as loaded): train, validation and test."""
+    """The experiment's images (grey levels, as loaded): train, validation and test."""
 
+    dataset: str
     source: str
     train_images: Tensor
     train_labels: Tensor
@@ -141,26 +147,28 @@ class Digits:
     def __str__(self) -> str:
         images = self.train_images, self.validation_images, self.test_images
         train, validation, test = (f"{len(x):,}" for x in images)
-        split = f"{train} training, {validation} validation and {test} test digits"
-        return f"data: {self.source!r}: {split}"
+        split = f"{train} training, {validation} validation and {test} test images"
+        return f"data: {self.dataset} {self.source!r}: {split}"
 
 
 def load_experiment_digits(config: QuadrantConfig, data: DigitData | None = None):
-    """Load ``config.data`` (unless given), keep the first ``config.limit`` digits and
-    hold out the validation split, drawn with ``config.seed``."""
-    data, limit = data if data is not None else load_digits(config.data), config.limit
+    """Load ``config.data`` of ``config.dataset`` (unless given), keep the first
+    ``config.limit`` images and hold out the validation split, drawn with
+    ``config.seed``."""
+    data = data if data is not None else load_digits(config.data, config.dataset)
+    limit = config.limit
     train = data.train_images[:limit], data.train_labels[:limit]
     test = data.test_images[:limit], data.test_labels[:limit]
     held_out = round(len(train[0]) * (fraction := config.validation_fraction))
     if not 0 < held_out < len(train[0]) or not len(test[0]):
         raise DataUnavailableError(
-            f"the {data.source!r} data hold {len(train[0]):,} training and "
-            f"{len(test[0]):,} test digits: too few for this experiment, which holds "
-            f"out {fraction:g} of the training digits for validation and needs test "
-            "digits"
+            f"the {data.dataset} {data.source!r} data hold {len(train[0]):,} training "
+            f"and {len(test[0]):,} test images: too few for this experiment, which "
+            f"holds out {fraction:g} of the training digits for validation and needs "
+            "test digits"
         )
     train, validation = split_validation(*train, fraction, seed=config.seed)
-    return Digits(data.source, *train, *validation, *test)
+    return Digits(data.dataset, data.source, *train, *validation, *test)
 
 
 def quadrant_split(images: Tensor, num_given: int) -> tuple[Tensor, Tensor]:
@@ -388,7 +396,11 @@ def run_quadrant_experiment(
     """
     config = config or QuadrantConfig()
     quadrants, seeds = check_runs(quadrants, [config.seed] if seeds is None else seeds)
-    device, data, result = training_device(device), load_digits(config.data), None
+    device, data, result = (
+        training_device(device),
+        load_digits(config.data, config.dataset),
+        None,
+    )
     options = {"checkpoint_dir": checkpoint_dir, "device": device, "progress": progress}
     for seed in seeds:
         run = replace(config, seed=seed)

@@ -182,4 +182,5 @@ class MixturePrior(LabelPrior):
         return self.means[labels, k], self.log_variances[labels, k]
 
 
+#: Every prior, by the ``name`` that ``LabelCVAE(prior=...)`` and checkpoints use.
 PRIORS = {p.name: p for p in (StandardNormalPrior, LearnedPrior, MixturePrior)}

@@ -48,7 +48,7 @@ def load_the_sample_once():
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS"):
+    for name in ("CVAE_DATASET", "CVAE_DATA", "CVAE_DATA_ROOT", "CVAE_EPOCHS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CVAE_DEVICE", "cpu")
 
@@ -234,7 +234,8 @@ def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
             {"hybrid_alpha": 1.5},
             r"hybrid_alpha must be in \[0, 1\] \(1: CVAE; 0: GSNN\)",
         ),
-        ({"data": "cifar"}, "data must be one of 'sample', 'mnist'"),
+        ({"data": "mnist"}, "data must be one of 'sample', 'full'"),
+        ({"dataset": "cifar"}, "dataset must be one of 'mnist', 'fashion-mnist'"),
         ({"precision": "fp16"}, "precision must be one of 'fp32', 'bf16'"),
         ({"gsnn_objective": "mean"}, "gsnn_objective must be one of 'mean_log', 'log_"),
         ({"limit": 10}, "limit must be >= 20"),
@@ -269,7 +270,7 @@ def test_the_experiment_refuses_bad_settings_in_one_line(options, error):
         ({}, ["--out", "{file}"], "is a file, not a folder; pick another folder"),
         ({}, ["--out", "{unwritable}"], "--out: cannot write to the folder"),
         ({"CVAE_EPOCHS": "abc"}, [], "CVAE_EPOCHS must be a positive integer, got"),
-        ({"CVAE_DATA": "cifar"}, [], "CVAE_DATA must be one of sample, mnist"),
+        ({"CVAE_DATA": "mnist"}, [], "CVAE_DATASET names the data set"),
         ({}, ["--particles", "10000000"], "this configuration needs at least 2,257.5 "
          "GiB of memory to train, but cpu has "),
     ],
@@ -366,15 +367,16 @@ def test_a_results_file_garbled_while_a_run_trains_is_one_line(
     assert (out / "baseline-q3-s0.pt").exists()  # the trained model is kept
 
 
-def test_mnist_files_with_too_few_digits_are_one_line(tmp_path, monkeypatch, capsys):
-    from test_data import write_tiny_mnist
-
-    write_tiny_mnist(tmp_path / "data", n_train=5, n_test=2)
+def test_files_with_too_few_images_are_one_line(
+    tmp_path, monkeypatch, capsys, tiny_idx
+):
+    tiny_idx(tmp_path / "data", "fashion-mnist", n_train=5, n_test=2)
     monkeypatch.setenv("CVAE_DATA_ROOT", str(tmp_path / "data"))
-    assert run(capsys, tmp_path / "out", "--data", "mnist")[2] == (
-        "error: the 'mnist' data hold 5 training and 2 test digits: too few for this "
-        "experiment, which holds out 0.1 of the training digits for validation and "
-        "needs test digits\n"
+    args = "--data", "full", "--dataset", "fashion-mnist"
+    assert run(capsys, tmp_path / "out", *args)[2] == (
+        "error: the fashion-mnist 'full' data hold 5 training and 2 test images: too "
+        "few for this experiment, which holds out 0.1 of the training digits for "
+        "validation and needs test digits\n"
     )
 
 

@@ -1,6 +1,6 @@
 """The quadrant experiment as a resumable command, ``python -m cvae.run``::
 
-    python -m cvae.run --quadrants 1 2 3 --data mnist --epochs 100 --seeds 0 1 2
+    python -m cvae.run --quadrants 1 2 3 --data full --epochs 100 --seeds 0 1 2
 
 It runs :func:`cvae.experiment.run_quadrant_experiment` with a checkpoint per model,
 quadrant count and seed in ``--out``, and writes ``results.csv`` and ``run.json`` (the
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cvae import __version__, settings
-from cvae.data import IMAGE_PIXELS, DataUnavailableError
+from cvae.data import DATASETS, IMAGE_PIXELS, DataUnavailableError
 from cvae.experiment import (
     MODELS,
     QuadrantConfig,
@@ -175,6 +175,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=COMMAND, description=about)
     option = parser.add_argument
     option("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
+    option("--dataset", choices=DATASETS, help="default: CVAE_DATASET, else mnist")
     option(
         "--data", choices=settings.DATA_SOURCES, help="default: CVAE_DATA, else sample"
     )
@@ -212,6 +213,7 @@ def _config(args: argparse.Namespace) -> QuadrantConfig:
     epochs = args.epochs
     epochs = epochs if epochs is not None else settings.epochs(COMMAND_LINE_EPOCHS)
     return QuadrantConfig(
+        dataset=args.dataset or settings.dataset(),
         data=args.data or settings.data_source(),
         limit=args.limit,
         epochs=epochs,
