@@ -10,7 +10,6 @@ top of it, each scored by :math:`-\log p(y \mid x)` on the test digits.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -92,7 +91,7 @@ class QuadrantConfig:
 
     def __post_init__(self) -> None:
         """Check every setting; keep plain Python values, as checkpoints store them."""
-        number, choice, c = checks.check_positive_float, checks.check_choice, self
+        number, one_of, c = checks.check_positive_float, checks.check_choice, self
 
         def positive(name: str, minimum: int = 1) -> int | None:
             value, check = getattr(self, name), checks.check_positive_int
@@ -100,28 +99,25 @@ class QuadrantConfig:
 
         alpha = number("hybrid_alpha", self.hybrid_alpha, allow_zero=True)
         fraction = number("validation_fraction", self.validation_fraction)
+        objective = one_of("gsnn_objective", c.gsnn_objective, GSNN_OBJECTIVES)
         if alpha > 1:
-            raise ValueError(
-                f"hybrid_alpha must be in [0, 1] (1: CVAE; 0: GSNN): {alpha}"
-            )
+            raise ValueError(f"hybrid_alpha must be in [0, 1] (1: CVAE), got {alpha}")
         if fraction >= 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
         checked = {
-            "dataset": choice("dataset", c.dataset, DATASETS),
-            "data": choice("data", c.data, DATA_SOURCES),
+            "dataset": one_of("dataset", c.dataset, DATASETS),
+            "data": one_of("data", c.data, DATA_SOURCES),
             "limit": positive("limit", minimum=20),
             **{name: positive(name) for name in ("epochs", "batch_size", "patience")},
             "learning_rate": number("learning_rate", c.learning_rate),
             "hidden_dims": tuple(checks.check_sizes("hidden_dims", c.hidden_dims)),
             **{name: positive(name) for name in ("latent_dim", "num_particles")},
             "hybrid_alpha": alpha,
-            "gsnn_objective": choice(
-                "gsnn_objective", c.gsnn_objective, GSNN_OBJECTIVES
-            ),
+            "gsnn_objective": objective,
             "num_samples": positive("num_samples"),
             "validation_fraction": fraction,
             "seed": checks.check_seed("seed", c.seed),
-            "precision": choice("precision", c.precision, PRECISIONS),
+            "precision": one_of("precision", c.precision, PRECISIONS),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -184,9 +180,7 @@ def build_model(
     if kind == "baseline":
         return Baseline(num_given, config.hidden_dims)
     alpha = {"cvae": 1.0, "gsnn": 0.0, "hybrid": config.hybrid_alpha}[kind]
-    gsnn = (
-        alpha < 1
-    )  # the CVAE has no GSNN term: its checkpoints serve any L, objective
+    gsnn = alpha < 1  # the CVAE has no GSNN term: its checkpoint serves any L
     return StructuredCVAE(
         num_given,
         baseline,
@@ -246,11 +240,10 @@ def train_model(
     train = quadrant_split(digits.train_images, num_given)
     validation = quadrant_split(digits.validation_images, num_given)
     train = Batches(*train, batch_size=config.batch_size, shuffle=True, seed=seed)
-    options = {"epochs": config.epochs, "patience": config.patience, "seed": seed}
-    options.update(learning_rate=config.learning_rate, precision=config.precision)
     history = fit(
-        model, train, Batches(*validation, batch_size=500), **options,
-        device=device, progress=progress, description=name,
+        model, train, Batches(*validation, batch_size=500), epochs=config.epochs,
+        patience=config.patience, seed=seed, learning_rate=config.learning_rate,
+        precision=config.precision, device=device, progress=progress, description=name,
     )  # fmt: skip
     log(f"trained {name}: {history.epochs} epochs in {history.seconds:.0f} s")
     if checkpoint_dir is not None:
@@ -316,8 +309,8 @@ def latent_summary(
     which carries nothing about :math:`y` beyond :math:`x`; ``active_units_vs_prior``
     therefore counts the same on the means measured from the prior in its own standard
     deviations, :math:`(\mathbb E_q[z_u] - \mu_{p,u}(x)) / \sigma_{p,u}(x)`: zero for a
-    unit whose posterior is its prior. All three are NaN
-    for a GSNN, which has no recognition network :math:`q`.
+    unit whose posterior is its prior. All three are NaN for a GSNN, which has no
+    recognition network :math:`q`.
     """
     if model.recognition_net is None:
         return dict.fromkeys(("kl", "active_units", "active_units_vs_prior"), math.nan)
@@ -350,9 +343,8 @@ class ExperimentResult:
 
     def model(self, kind: str, num_given: int, seed: int | None = None) -> nn.Module:
         """The trained model of ``kind``, ``num_given``, ``seed`` (default: first)."""
-        return self.models[
-            kind, num_given, self.seeds[0] if seed is None else seed
-        ].model
+        seed = self.seeds[0] if seed is None else seed
+        return self.models[kind, num_given, seed].model
 
     def values(self, kind: str, num_given: int, column: str = "nll") -> list[float]:
         """One ``column`` of the rows of ``kind`` and ``num_given``: one per seed."""
@@ -396,11 +388,8 @@ def run_quadrant_experiment(
     """
     config = config or QuadrantConfig()
     quadrants, seeds = check_runs(quadrants, [config.seed] if seeds is None else seeds)
-    device, data, result = (
-        training_device(device),
-        load_digits(config.data, config.dataset),
-        None,
-    )
+    device, result = training_device(device), None
+    data = load_digits(config.data, config.dataset)
     options = {"checkpoint_dir": checkpoint_dir, "device": device, "progress": progress}
     for seed in seeds:
         run = replace(config, seed=seed)
@@ -431,32 +420,3 @@ def run_quadrant_experiment(
                 if on_row is not None:
                     on_row(result.rows)
     return result
-
-
-def read_results(path: str | Path) -> list[dict[str, str]]:
-    """The rows a results file holds (values as stored); none when there is no file.
-
-    A ``ValueError`` says why a file is not this experiment's (not UTF-8 CSV, no
-    ``model`` and ``num_given`` columns, a row longer or shorter than the header).
-    """
-    path, anew = Path(path), "move it away to start anew"
-    if not path.exists():
-        return []
-    try:  # utf-8-sig: also a file that a spreadsheet saved with a byte-order mark
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.DictReader(file)
-            rows, columns = list(reader), reader.fieldnames or []
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(
-            f"{path} cannot be read as results ({error}); {anew}"
-        ) from None
-    if rows and not {"model", "num_given"} <= set(columns):
-        raise ValueError(f"{path} has no model and num_given columns; {anew}")
-    for number, row in enumerate(rows, start=1):
-        if None in row or None in row.values():
-            more = "more" if None in row else "fewer"
-            raise ValueError(
-                f"{path}: row {number} has {more} values than the header has columns; "
-                f"repair it, or {anew}"
-            )
-    return rows

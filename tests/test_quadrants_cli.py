@@ -25,11 +25,17 @@ import cvae.experiment as experiment
 from cvae.experiment import (
     MODELS,
     QuadrantConfig,
-    read_results,
     run_quadrant_experiment,
 )
 from cvae.run.checkpoints import checksum
-from cvae.run.cli import COMMAND_LINE_EPOCHS, _config, _parse_args, main, write_results
+from cvae.run.cli import (
+    COMMAND_LINE_EPOCHS,
+    _config,
+    _parse_args,
+    main,
+    read_results,
+    write_results,
+)
 
 TINY = "--data sample --limit 200 --epochs 1 --samples 5 --hidden 16 --latent 2".split()
 TINY += ["--particles", "2", "--no-progress"]
@@ -232,7 +238,7 @@ def test_a_finite_blow_up_is_not_kept(tmp_path, capsys):
     [
         (
             {"hybrid_alpha": 1.5},
-            r"hybrid_alpha must be in \[0, 1\] \(1: CVAE; 0: GSNN\)",
+            r"hybrid_alpha must be in \[0, 1\] \(1: CVAE\), got 1.5",
         ),
         ({"data": "mnist"}, "data must be one of 'sample', 'full'"),
         ({"dataset": "cifar"}, "dataset must be one of 'mnist', 'fashion-mnist'"),

@@ -30,7 +30,6 @@ from cvae.experiment import (
     MODELS,
     QuadrantConfig,
     check_runs,
-    read_results,
     run_quadrant_experiment,
 )
 from cvae.quadrants import output_size
@@ -55,6 +54,35 @@ RESULT_FIELDS = (
     *("epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size"),
     "resumed",
 )
+
+
+def read_results(path: str | Path) -> list[dict[str, str]]:
+    """The rows a results file holds (values as stored); none when there is no file.
+
+    A ``ValueError`` says why a file is not this experiment's (not UTF-8 CSV, no
+    ``model`` and ``num_given`` columns, a row longer or shorter than the header).
+    """
+    path, anew = Path(path), "move it away to start anew"
+    if not path.exists():
+        return []
+    try:  # utf-8-sig: also a file that a spreadsheet saved with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.DictReader(file)
+            rows, columns = list(reader), reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(
+            f"{path} cannot be read as results ({error}); {anew}"
+        ) from None
+    if rows and not {"model", "num_given"} <= set(columns):
+        raise ValueError(f"{path} has no model and num_given columns; {anew}")
+    for number, row in enumerate(rows, start=1):
+        if None in row or None in row.values():
+            more = "more" if None in row else "fewer"
+            raise ValueError(
+                f"{path}: row {number} has {more} values than the header has columns; "
+                f"repair it, or {anew}"
+            )
+    return rows
 
 
 def _row_key(row: dict) -> tuple[str, str, str]:
