@@ -7,13 +7,13 @@ resolves no other host, so the pages must work offline. Each page: no request le
 every image loads; every same-origin link (and, in the content, its ``#fragment``)
 resolves; one search field; no empty "Bases:" line; at 1400 px nothing is wider than the
 content column and at 400 px the page is no wider than the window (each offender named);
-text keeps its contrast and figures sit on a white card in light and dark mode (with
-screenshots in ``_build/screenshots/``); results tables keep their columns apart and
-scroll inside their own box. Besides: the buttons and the intro's ``git clone`` follow
-``repository: url:``; solutions open on a click; the bibliography lists the cited works
-under their citation labels; the intro's glued figures are the chapters' images; every
-page links the whole-book PDF when it was built; animations play; folded checks show
-their verdict. Chromium comes from tests/conftest.py; without it the tests are skipped.
+text keeps its contrast and figures sit on a white card in light and dark mode; results
+tables keep their columns apart and scroll inside their own box. Besides: the buttons
+and the intro's ``git clone`` follow ``repository: url:``; solutions open on a click;
+the bibliography lists the cited works under their citation labels; the intro's glued
+figures are the chapters' images; every page links the whole-book PDF when it was built;
+animations play; folded checks show their verdict. Chromium comes from
+tests/conftest.py; without it the tests are skipped.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
 HOST = "127.0.0.1"
 WIDE, NARROW = 1400, 400  # window widths: a desktop, a phone
 DOCNAMES = toc_docnames(ROOT)  # every page of _toc.yml, root first
@@ -455,21 +454,6 @@ def layout_problems(driver, width: int) -> list[str]:
     return problems
 
 
-def screenshot(driver, name: str, max_height: int = 8000) -> None:
-    """The whole page (up to ``max_height`` pixels), as a reader scrolling down sees
-    it."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    size = driver.get_window_size()
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(
-        size["width"], max(size["height"], min(int(height), max_height))
-    )
-    try:
-        driver.save_screenshot(str(SCREENSHOTS / (name.replace("/", "_") + ".png")))
-    finally:
-        driver.set_window_size(size["width"], size["height"])
-
-
 def each_view(driver, server, docname):
     """Load ``docname`` in light and dark mode at 1400 and 400 px; yield ``(mode,
     width)`` for each view, and leave the window wide and light."""
@@ -573,8 +557,7 @@ def table_problems(t: dict) -> list[str]:
 @pytest.mark.parametrize("docname", DOCNAMES)
 def test_page_fits_the_window_in_both_colour_modes(driver, server, docname):
     """Light and dark mode at 1400 and 400 px: the layout (in light mode; dark mode only
-    recolours), the colours, the results tables, and a screenshot
-    ``<page>-<mode>-<width>.png`` of each."""
+    recolours), the colours and the results tables."""
     problems = []
     for mode, width in each_view(driver, server, docname):
         if mode == "light":
@@ -585,7 +568,6 @@ def test_page_fits_the_window_in_both_colour_modes(driver, server, docname):
         for t in driver.execute_script(TABLES):
             where = f"{mode}, {width} px, table {t['name']!r}"
             problems += [f"{where}: {p}" for p in table_problems(t)]
-        screenshot(driver, f"{docname}-{mode}-{width}")
     assert_none(docname, problems)
 
 
