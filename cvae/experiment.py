@@ -247,18 +247,22 @@ def train_model(
     )  # fmt: skip
     log(f"trained {name}: {history.epochs} epochs in {history.seconds:.0f} s")
     if checkpoint_dir is not None:
-        best = history.validation["loss"][history.best_epoch - 1]
-        untrained = history.first_loss
-        if best > untrained + abs(untrained):
-            raise TrainingDiverged(
-                f"{path} not written: the best validation loss, {best:.4g}, is more "
-                f"than twice the untrained model's ({untrained:.4g}): training blew "
-                "up. Try a smaller learning rate"
-            )
-        save_checkpoint(
-            path, model, config=settings, history=history.as_dict(), kind=kind
-        )
+        keep_checkpoint(path, kind, model, settings, history)
     return TrainedModel(kind, num_given, model, history)
+
+
+def keep_checkpoint(path: Path, kind: str, model, settings: dict, history) -> None:
+    """Checkpoint a trained model, unless its best validation loss is more than twice
+    its untrained loss: a finite blow-up, refused with ``TrainingDiverged``."""
+    best = history.validation["loss"][history.best_epoch - 1]
+    untrained = history.first_loss
+    if best > untrained + abs(untrained):
+        raise TrainingDiverged(
+            f"{path} not written: the best validation loss, {best:.4g}, is more "
+            f"than twice the untrained model's ({untrained:.4g}): training blew "
+            "up. Try a smaller learning rate"
+        )
+    save_checkpoint(path, model, config=settings, history=history.as_dict(), kind=kind)
 
 
 def evaluate_model(
