@@ -76,18 +76,6 @@ def test_a_few_adam_steps_improve_the_elbo_on_a_fixed_batch(digits):
         assert after < before - 20, (type(model).__name__, before, after)
 
 
-@pytest.mark.parametrize("architecture", ["conv", "mlp"])
-def test_label_cvae_shapes(architecture, digits):
-    images, labels = digits
-    model = LabelCVAE(architecture, 3).eval()
-    mu, logvar = model.encode(images, labels)
-    assert mu.shape == logvar.shape == (8, 3)
-    assert model.decode(torch.randn(5, 8, 3), labels).shape == (5, 8, 1, 28, 28)
-    generated = model.generate(labels, generator=torch.Generator().manual_seed(0))
-    assert generated.shape == images.shape
-    assert model.log_likelihood(images, labels, 4).shape == (8,)
-
-
 def test_pytorch_vae_objective_is_mse_plus_weighted_kl(digits):
     model = LabelCVAE("mlp", 3, objective="pytorch_vae", kld_weight=0.5)
     torch.manual_seed(1)
