@@ -40,6 +40,21 @@ def chapter_docname(target: str) -> str:
     return target
 
 
+def doc_link(docname: str, title: str, refdoc: str, rawtext: str = "", explicit=False):
+    """A link to the page ``docname`` of the book, shown as ``title``."""
+    ref = addnodes.pending_xref(
+        rawtext,
+        refdomain="std",
+        reftype="doc",
+        reftarget="/" + docname,
+        refexplicit=explicit,
+        refwarn=True,
+        refdoc=refdoc,
+    )
+    ref += nodes.inline(title, title)
+    return ref
+
+
 class ChapterRole(SphinxRole):
     """``:chapter:`Title <book/name>``` -> a link to that chapter, or italic text if it
     is not built."""
@@ -48,16 +63,7 @@ class ChapterRole(SphinxRole):
         explicit, title, target = split_explicit_title(self.text)
         docname = chapter_docname(target)
         if docname in self.env.found_docs:
-            ref = addnodes.pending_xref(
-                self.rawtext,
-                refdomain="std",
-                reftype="doc",
-                reftarget="/" + docname,
-                refexplicit=explicit,
-                refwarn=True,
-                refdoc=self.env.docname,
-            )
-            ref += nodes.inline(title, title)
+            ref = doc_link(docname, title, self.env.docname, self.rawtext, explicit)
             return [ref], []
         logger.info(
             "chapter %s is not in the book (yet): shown unlinked",

@@ -23,11 +23,11 @@ import platform
 from pathlib import Path
 
 from docutils import nodes
-from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util.docutils import SphinxDirective
 
+from .chapters import doc_link
 from .tables import table
 from .timing import UTC, notebook_timing, timing_row
 
@@ -127,16 +127,7 @@ class ReproducibilityReport(SphinxDirective):
             path = root / (docname + ".ipynb")
             self.env.note_dependency(str(path))
             timing = notebook_timing(json.loads(path.read_text(encoding="utf-8")))
-            link = addnodes.pending_xref(
-                "",
-                refdomain="std",
-                reftype="doc",
-                reftarget="/" + docname,
-                refexplicit=False,
-                refwarn=True,
-                refdoc=self.env.docname,
-            )
-            link += nodes.inline(docname, docname)
+            link = doc_link(docname, docname, self.env.docname)
             rows.append(timing_row(link, timing))
         return table(NOTEBOOK_HEADERS, rows, ["cvae-report-notebooks"])
 
