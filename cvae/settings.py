@@ -11,14 +11,12 @@
   :func:`default_device`. Other device types and absent CUDA devices are refused
   (:func:`check_device`).
 
-Also :func:`machine` and :func:`available_memory`, for the run machinery. Explained in
-:chapter:`the introduction <book/intro>` (*How to run it*).
+Explained in :chapter:`the introduction <book/intro>` (*How to run it*).
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import random
 from pathlib import Path
 
@@ -121,39 +119,3 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def available_memory(device: torch.device) -> int:
-    """Bytes ``device`` can still allocate: free CUDA memory, or the RAM the kernel says
-    is available (``MemAvailable``; without ``/proc/meminfo``, all of the RAM)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def machine(device: torch.device) -> dict:
-    """What a measurement ran on: the device and its name, CPUs, threads, versions."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        cpuinfo = Path("/proc/cpuinfo")
-        if cpuinfo.exists():
-            for line in cpuinfo.read_text().splitlines():
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    return {
-        "device": str(device),
-        "device_name": name,
-        "cpu_count": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }

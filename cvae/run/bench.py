@@ -39,7 +39,8 @@ from cvae.data import Batches
 from cvae.label_cvae import LabelCVAE
 from cvae.quadrants import split_quadrants
 from cvae.run.checkpoints import atomic_write, writable_file
-from cvae.settings import check_device, default_device, machine
+from cvae.run.machine import machine
+from cvae.settings import check_device, default_device
 from cvae.structured import Baseline, StructuredCVAE
 from cvae.training import adam, fit, train_step
 from cvae.vae import VAE

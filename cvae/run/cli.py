@@ -42,6 +42,7 @@ from cvae.run.checkpoints import (
     remove_stale_temporaries,
     writable_folder,
 )
+from cvae.run.machine import available_memory, machine
 from cvae.structured import GSNN_OBJECTIVES
 from cvae.training import PRECISIONS, TrainingDiverged
 
@@ -191,7 +192,7 @@ def write_run_record(
     record.update(finished=now if finished else None, cvae=__version__)
     try:
         with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
-            json.dump({**record, **settings.machine(device)}, file, indent=1)
+            json.dump({**record, **machine(device)}, file, indent=1)
     except OSError as error:  # a full disk, a quota: say which file
         reason = error.strerror or error
         raise OSError(f"{folder / RUN_FILE} cannot be written ({reason})") from None
@@ -280,7 +281,7 @@ def _command_line(argv: Sequence[str] | None) -> int:
         configuration = {**config.as_dict(), "seeds": seeds}
         del configuration["seed"]
         folder = check_output_folder("--out", args.out, configuration)
-        needed, available = memory_needed(config), settings.available_memory(device)
+        needed, available = memory_needed(config), available_memory(device)
         if needed > available:  # tried, the kernel would kill it without a word
             raise ValueError(
                 f"this configuration needs at least {needed / 2**30:,.1f} GiB of "
