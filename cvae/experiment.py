@@ -239,6 +239,8 @@ def train_model(
         return TrainedModel(kind, num_given, model.to(device), history, resumed=True)
     train = quadrant_split(digits.train_images, num_given)
     validation = quadrant_split(digits.validation_images, num_given)
+    if kind != "baseline":  # the frozen baseline's guess: once per data set
+        train, validation = ((*x_y, model.guess(x_y[0])) for x_y in (train, validation))
     train = Batches(*train, batch_size=config.batch_size, shuffle=True, seed=seed)
     history = fit(
         model, train, Batches(*validation, batch_size=500), epochs=config.epochs,
@@ -267,36 +269,45 @@ def keep_checkpoint(path: Path, kind: str, model, settings: dict, history) -> No
 
 def evaluate_model(
     model: nn.Module, inputs: Tensor, targets: Tensor, config
-) -> dict[str, float]:
+) -> dict[str, object]:
     r"""Mean :math:`-\log p(y \mid x)` (nats per image) of ``model`` on a test split,
-    and its latent code.
+    its latent code, and every test example's scores.
 
     ``nll_importance`` and ``nll_monte_carlo`` are the two estimators with ``S =
     config.num_samples``; ``nll`` is the number the paper's table reports: exact for the
     baseline, importance-sampled for the models with a recognition network, Monte Carlo
     from the prior for the GSNN (which has none). ``kl`` and ``active_units`` are those
-    of :func:`latent_summary`. Missing values are NaN.
+    of :func:`latent_summary`. Missing values are NaN. ``examples`` maps each of the
+    three ``nll`` names to its ``(N,)`` per-example values: what a paired comparison
+    (:func:`cvae.report.paired`) needs.
     """
+    options = {"num_samples": config.num_samples, "seed": config.seed}
 
-    def mean(estimator: str) -> float:
-        options = {"num_samples": config.num_samples, "seed": config.seed}
-        nll = negative_conditional_log_likelihood(
+    def score(estimator: str) -> Tensor:
+        return negative_conditional_log_likelihood(
             model, inputs, targets, estimator=estimator, **options
         )
-        return float(nll.mean())
 
-    def scores(nll: float, estimator: str, importance: float, monte_carlo: float):
-        return {"nll": nll, "estimator": estimator, "nll_importance": importance,
-                "nll_monte_carlo": monte_carlo}  # fmt: skip
-
+    nan = torch.full((len(inputs),), math.nan)
     if isinstance(model, Baseline):
-        exact, nan = mean("importance"), math.nan
-        return {**scores(exact, "exact", exact, exact), "kl": nan, "active_units": nan}
-    monte_carlo, latent = mean("monte_carlo"), latent_summary(model, inputs, targets)
-    if model.recognition_net is None:
-        return {**scores(monte_carlo, "monte_carlo", math.nan, monte_carlo), **latent}
-    importance = mean("importance")
-    return {**scores(importance, "importance", importance, monte_carlo), **latent}
+        exact = score("importance")
+        examples, estimator = (
+            {"nll_importance": exact, "nll_monte_carlo": exact},
+            "exact",
+        )
+        latent = {"kl": math.nan, "active_units": math.nan}
+    else:
+        has_q = model.recognition_net is not None
+        examples = {
+            "nll_importance": score("importance") if has_q else nan,
+            "nll_monte_carlo": score("monte_carlo"),
+        }
+        estimator = "importance" if has_q else "monte_carlo"
+        latent = latent_summary(model, inputs, targets)
+    reported = "nll_monte_carlo" if estimator == "monte_carlo" else "nll_importance"
+    examples["nll"] = examples[reported]
+    means = {name: float(values.mean()) for name, values in examples.items()}
+    return {**means, "estimator": estimator, **latent, "examples": examples}
 
 
 @torch.no_grad()
@@ -336,14 +347,18 @@ def latent_summary(
 @dataclass
 class ExperimentResult:
     """What :func:`run_quadrant_experiment` returns: a row per model, quadrant count and
-    seed, and the models. ``digits`` are those of the first seed (the test digits are
-    the same for every seed; the validation split is drawn with each)."""
+    seed, the models, and their per-example scores (:func:`evaluate_model`).
+    ``digits`` are those of the first seed (the test digits are the same for every
+    seed; the validation split is drawn with each)."""
 
     config: QuadrantConfig
     digits: Digits
     seeds: list[int] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
     models: dict[tuple[str, int, int], TrainedModel] = field(default_factory=dict)
+    examples: dict[tuple[str, int, int], dict[str, Tensor]] = field(
+        default_factory=dict
+    )
 
     def model(self, kind: str, num_given: int, seed: int | None = None) -> nn.Module:
         """The trained model of ``kind``, ``num_given``, ``seed`` (default: first)."""
@@ -354,6 +369,11 @@ class ExperimentResult:
         """One ``column`` of the rows of ``kind`` and ``num_given``: one per seed."""
         rows = {(r["model"], r["num_given"], r["seed"]): r for r in self.rows}
         return [rows[kind, num_given, seed][column] for seed in self.seeds]
+
+    def per_example(self, kind: str, num_given: int, column: str = "nll") -> Tensor:
+        """One score of every test example, ``(seeds, N)``: rows in seed order."""
+        scores = [self.examples[kind, num_given, seed] for seed in self.seeds]
+        return torch.stack([score[column] for score in scores])
 
 
 def check_runs(quadrants: Sequence[int], seeds: Sequence[int]) -> tuple[list, list]:
@@ -410,6 +430,7 @@ def run_quadrant_experiment(
                     options["baseline"] = trained.model
                 result.models[(kind, num_given, seed)] = trained
                 scores = evaluate_model(trained.model, test_inputs, test_targets, run)
+                result.examples[kind, num_given, seed] = scores.pop("examples")
                 history = trained.history
                 result.rows.append({
                     "model": kind, "num_given": num_given, "seed": seed, **scores,

@@ -49,6 +49,11 @@ def output_size(num_given: int) -> int:
     return int(quadrant_mask(num_given).sum())
 
 
+def input_size(num_given: int) -> int:
+    """``G``, the number of given pixels for ``num_given`` (196, 392 or 588)."""
+    return IMAGE_SHAPE[1] * IMAGE_SHAPE[2] - output_size(num_given)
+
+
 _PIXEL_INDICES: dict[tuple[int, torch.device], tuple[Tensor, Tensor]] = {}
 
 
@@ -129,6 +134,13 @@ def join_quadrants(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:
             f"outputs must have shape (..., {n}, {p}), got {outputs.shape}"
         )
     return fill_outputs(inputs, outputs, num_given)
+
+
+def given_pixels(inputs: Tensor, num_given: int) -> Tensor:
+    """The ``G`` given pixels ``(N, G)`` of inputs ``(N, 1, 28, 28)``, row-major: what
+    the networks whose input is x see (Sohn et al.'s x), without the -1 placeholders."""
+    given, _ = _pixel_indices(num_given, inputs.device)
+    return inputs.flatten(1).index_select(1, given)
 
 
 def fill_outputs(inputs: Tensor, outputs: Tensor, num_given: int) -> Tensor:

@@ -69,20 +69,25 @@ class _QuadrantModel(nn.Module):
     def __init__(self, num_given: int) -> None:
         super().__init__()
         self.num_given = quadrants.check_num_given(num_given)
-        self.output_dim = quadrants.output_size(num_given)
+        self.input_dim = quadrants.input_size(num_given)  # G: x, the given pixels
+        self.output_dim = quadrants.output_size(num_given)  # P: y, the hidden ones
 
-    def check_batch(self, inputs: Tensor, targets: Tensor | None = None) -> None:
+    def check_batch(
+        self, inputs: Tensor, targets: Tensor | None = None, guess: Tensor | None = None
+    ) -> None:
         """Refuse inputs not made by ``split_quadrants`` for this task, or not of the
-        model's dtype and device, and targets other than ``(B, P)`` in ``[0, 1]``."""
+        model's dtype and device, and targets (or a precomputed ``guess``) other than
+        ``(B, P)`` in ``[0, 1]``."""
         checks.check_model_input("inputs", inputs, self)
         quadrants.check_quadrant_inputs("inputs", inputs, self.num_given)
-        if targets is None:
-            return
         want = (len(inputs), self.output_dim)
-        if checks.check_tensor("targets", targets, floating=True).shape != want:
-            got = tuple(targets.shape)
-            raise ValueError(f"targets must have shape (B, P) = {want}, got {got}")
-        checks.check_range("targets", targets, 0.0, 1.0)
+        for name, outputs in (("targets", targets), ("guess", guess)):
+            if outputs is None:
+                continue
+            if checks.check_tensor(name, outputs, floating=True).shape != want:
+                got = tuple(outputs.shape)
+                raise ValueError(f"{name} must have shape (B, P) = {want}, got {got}")
+            checks.check_range(name, outputs, 0.0, 1.0)
 
 
 class Baseline(_QuadrantModel):
@@ -103,7 +108,7 @@ class Baseline(_QuadrantModel):
     def __init__(self, num_given: int, hidden_dims: Sequence[int] = (256, 256)) -> None:
         super().__init__(num_given)
         self.hidden_dims = checks.check_sizes("hidden_dims", hidden_dims)
-        self.net = mlp([IMAGE_PIXELS, *self.hidden_dims, self.output_dim])
+        self.net = mlp([self.input_dim, *self.hidden_dims, self.output_dim])
 
     def constructor_args(self) -> dict:
         """The arguments that rebuild this architecture (stored in checkpoints)."""
@@ -111,7 +116,7 @@ class Baseline(_QuadrantModel):
 
     def forward(self, inputs: Tensor) -> Tensor:
         """Logits ``(B, P)`` of the output pixels."""
-        return self.net(inputs.flatten(1))
+        return self.net(quadrants.given_pixels(inputs, self.num_given))
 
     def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
         """Per-example BCE summed over output pixels (``loss``), and its negative."""
@@ -231,11 +236,11 @@ class StructuredCVAE(_QuadrantModel):
             "gsnn_objective", gsnn_objective, GSNN_OBJECTIVES
         )
         self.baseline = copy.deepcopy(baseline).requires_grad_(False).eval()
-        sizes = (IMAGE_PIXELS, self.hidden_dims, latent_dim)
+        sizes = (IMAGE_PIXELS, self.hidden_dims, latent_dim)  # whole digits
         self.prior_net = GaussianEncoder(*sizes)
         self.recognition_net = GaussianEncoder(*sizes) if self.alpha > 0 else None
         self.generation_net = ConditionalBernoulliDecoder(
-            IMAGE_PIXELS, latent_dim, self.hidden_dims[::-1], (self.output_dim,)
+            self.input_dim, latent_dim, self.hidden_dims[::-1], (self.output_dim,)
         )
 
     def constructor_args(self) -> dict:
@@ -257,11 +262,16 @@ class StructuredCVAE(_QuadrantModel):
         self.baseline.eval()
         return self
 
-    def prior(self, inputs: Tensor) -> GaussianParams:
+    @torch.no_grad()
+    def guess(self, inputs: Tensor) -> Tensor:
+        r"""The frozen baseline's prediction :math:`\hat y(x)`, ``(B, P)``: a fixed
+        function of the input, so training computes it once per data set."""
+        return torch.sigmoid(self.baseline(inputs))
+
+    def prior(self, inputs: Tensor, guess: Tensor | None = None) -> GaussianParams:
         r"""The prior network :math:`p(z \mid x)`: ``(mu, logvar)`` from the input
-        completed with :math:`\hat y(x)`."""
-        with torch.no_grad():
-            guess = torch.sigmoid(self.baseline(inputs))
+        completed with :math:`\hat y(x)` (``guess``, computed here when not given)."""
+        guess = self.guess(inputs) if guess is None else guess
         return self.prior_net(quadrants.fill_outputs(inputs, guess, self.num_given))
 
     def recognize(self, inputs: Tensor, targets: Tensor) -> GaussianParams:
@@ -275,13 +285,18 @@ class StructuredCVAE(_QuadrantModel):
         r"""Logits ``(..., B, P)`` of :math:`p(y \mid x, z)` for codes ``(B, d)`` or
         ``(S, B, d)``.
 
-        The generation network of ``concat(x, z)``; for ``S`` codes per input it never
-        copies ``x`` (see :class:`~cvae.networks.ConditionalBernoulliDecoder`).
+        The generation network of ``concat(x, z)``, x the ``G`` given pixels; for ``S``
+        codes per input it never copies ``x`` (see
+        :class:`~cvae.networks.ConditionalBernoulliDecoder`).
         """
-        return self.generation_net(inputs.flatten(1), z)
+        given = quadrants.given_pixels(inputs, self.num_given)
+        return self.generation_net(given, z)
 
-    def loss_terms(self, inputs: Tensor, targets: Tensor) -> dict[str, Tensor]:
-        r"""Per-example terms of the hybrid objective, and its negative ``loss``.
+    def loss_terms(
+        self, inputs: Tensor, targets: Tensor, guess: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        r"""Per-example terms of the hybrid objective, and its negative ``loss``
+        (``guess``: the baseline's precomputed :meth:`guess`, as training passes it).
 
         ``loss`` :math:`= -\alpha \mathcal L_{\mathrm{CVAE}}
         - (1-\alpha) \mathcal L_{\mathrm{GSNN}}`. With ``alpha > 0`` also ``elbo``
@@ -290,7 +305,7 @@ class StructuredCVAE(_QuadrantModel):
         (:math:`\mathcal L_{\mathrm{GSNN}}` with ``num_particles`` prior samples,
         reduced as ``gsnn_objective`` says).
         """
-        mu_p, logvar_p = self.prior(inputs)
+        mu_p, logvar_p = self.prior(inputs, guess)
         terms: dict[str, Tensor] = {}
         loss = torch.zeros(len(inputs), dtype=inputs.dtype, device=inputs.device)
         if self.alpha > 0:

@@ -46,10 +46,10 @@ def test_the_fit_row_times_whole_epochs_of_fit_with_validation():
 
 def test_training_rows_count_the_matrix_flops_of_a_real_step():
     measured = bench.measure(row("train quadrant baseline"), CPU, min_seconds=0.01)
-    # Baseline(1): a 784-256-256-588 MLP, batch 100; forward and two backward products
-    # per layer, but no input gradient for the first.
-    forward = sum(2 * 100 * i * o for i, o in [(784, 256), (256, 256), (256, 588)])
-    backward = 2 * forward - 2 * 100 * 784 * 256
+    # Baseline(1): a 196-256-256-588 MLP (x: the given pixels), batch 100; forward and
+    # two backward products per layer, but no input gradient for the first.
+    forward = sum(2 * 100 * i * o for i, o in [(196, 256), (256, 256), (256, 588)])
+    backward = 2 * forward - 2 * 100 * 196 * 256
     assert measured.unit == "examples/s" and measured.first_call_seconds > 0
     flops = measured.flops_per_second / measured.rate * 100
     assert flops == pytest.approx(forward + backward, rel=1e-6)

@@ -89,6 +89,25 @@ def copy_run(source: Path, destination: Path) -> Path:
     return destination
 
 
+def test_the_experiment_keeps_every_test_examples_scores_for_paired_comparisons():
+    result = run_quadrant_experiment(
+        QuadrantConfig(**SMALL), [1], seeds=[0, 1], device="cpu", progress=False,
+        log=lambda line: None,
+    )  # fmt: skip
+    for kind in MODELS:
+        scores = result.per_example(kind, 1, "nll")
+        assert scores.shape == (2, 200) and torch.isfinite(scores).all()
+        torch.testing.assert_close(
+            scores.double().mean(1).tolist(), result.values(kind, 1, "nll")
+        )
+    gsnn = result.per_example("gsnn", 1, "nll_importance")
+    assert gsnn.isnan().all()  # a GSNN has no q: no importance-sampled score
+    baseline = [
+        result.per_example("baseline", 1, c) for c in ("nll", "nll_monte_carlo")
+    ]
+    assert torch.equal(*baseline)  # exact: the same under either name
+
+
 def test_a_run_writes_rows_checkpoints_and_its_record(first_run):
     rows = read_rows(first_run)
     assert [(r["model"], r["num_given"]) for r in rows] == [

@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from cvae.distributions import gaussian_log_density
-from cvae.quadrants import join_quadrants, output_size, quadrant_mask, split_quadrants
+from cvae.quadrants import (
+    given_pixels,
+    join_quadrants,
+    output_size,
+    quadrant_mask,
+    split_quadrants,
+)
 from cvae.structured import Baseline, StructuredCVAE, conditional_log_likelihood
 from cvae.structured import negative_conditional_log_likelihood as NCLL
 
@@ -47,6 +53,8 @@ def test_split_partitions_the_image_and_join_inverts_it(num_given):
     mask = quadrant_mask(num_given).expand_as(DIGITS)
     assert (inputs[mask] == -1).all() and torch.equal(inputs[~mask], DIGITS[~mask])
     assert torch.equal(targets.flatten(), DIGITS[mask])  # every hidden pixel, once
+    given = given_pixels(inputs, num_given)  # x as the networks see it: given pixels
+    assert torch.equal(given.flatten(), DIGITS[~mask]) and (given >= 0).all()
     assert torch.equal(join_quadrants(inputs, targets, num_given), DIGITS)
     joined = join_quadrants(inputs, torch.rand(5, *targets.shape), num_given)
     assert joined.shape == (5, *DIGITS.shape) and torch.equal(
@@ -82,7 +90,7 @@ def test_the_gsnn_objective_is_sohns_mean_of_log_likelihoods_or_their_log_mean(a
     if alpha > 0:
         torch.randn(mu.shape)  # the code of q(z | x, y) in the CVAE term comes first
     z = mu + (0.5 * logvar).exp() * torch.randn(model.num_particles, *mu.shape)
-    logits = model.generation_net(INPUTS.flatten(1), z)
+    logits = model.generation_net(given_pixels(INPUTS, 1), z)  # x: the given pixels
     targets = TARGETS.expand_as(logits)
     particles = -F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     particles = particles.sum(-1).detach()  # (L, B)
@@ -98,6 +106,16 @@ def test_the_gsnn_objective_is_sohns_mean_of_log_likelihoods_or_their_log_mean(a
     torch.testing.assert_close(results["log_mean"], log_mean, atol=1e-4, rtol=0)
     gap = results["log_mean"] - results["mean_log"]
     assert (gap >= -1e-5).all() and (gap > 1e-3).any()  # Jensen, strictly here
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 0.0])
+def test_a_precomputed_guess_gives_the_same_loss(alpha):
+    _, model = tiny_models(1, alpha)
+    torch.manual_seed(0)
+    computed = model.loss_terms(INPUTS, TARGETS)["loss"]
+    torch.manual_seed(0)
+    given = model.loss_terms(INPUTS, TARGETS, model.guess(INPUTS))["loss"]
+    torch.testing.assert_close(given, computed, atol=0, rtol=0)
 
 
 def test_training_improves_the_loss_and_leaves_the_baseline_frozen():

@@ -1,11 +1,12 @@
 """Every verdict nbval compares survives another CPU: it sits far from its threshold.
 
 Trained models differ slightly between CPUs, so a verdict close to its threshold can
-flip there (``better`` on one machine, ``within spread`` on another) and fail nbval. The
-chapters record each verdict's margin in the stored run (``cvae.report.glue_margins``,
-masked for nbval); in every cell that nbval compares, each recorded margin must be at
-least ``cvae.report.ROBUST_MARGIN``, and a cell that shows a verdict word must record
-its margins. Closer verdicts belong in a cell tagged ``nbval-ignore-output``.
+flip there (``better`` on one machine, ``no clear difference`` on another) and fail
+nbval. The chapters record each verdict's margin in the stored run
+(``cvae.report.glue_margins``, masked for nbval); in every cell that nbval compares,
+each recorded margin must be at least ``cvae.report.ROBUST_MARGIN``, and a cell that
+shows a verdict word must record its margins. Closer verdicts belong in a cell tagged
+``nbval-ignore-output``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tools.toc import toc_notebooks
 
 CHAPTERS = toc_notebooks()
 NOT_COMPARED = {"nbval-ignore-output", "nbval-skip", "raises-exception"}
-VERDICT_WORDS = re.compile(r"\b(better|worse|within spread)\b")
+VERDICT_WORDS = re.compile(r"\b(better|worse|no clear difference)\b")
 RECORD = "application/papermill.record/text/plain"
 
 

@@ -303,7 +303,8 @@ def read_checkpoint(path, model: nn.Module, *, config=None, settings=()) -> dict
         )
         text = text[0].replace("WeightsUnpickler error:", "\0weights-only:").split("\0")
         gist = " ".join(text[-1].split())[:200]
-        problem = f"is not a readable checkpoint ({type(error).__name__}: {gist})"
+        kind = type(error).__name__
+        problem = f"is not a readable checkpoint ({kind}: {gist}); {_RETRAIN}"
     else:
         problem = _mismatch(payload, wanted, dict(config or {}), settings)
     if problem is not None:
@@ -311,21 +312,23 @@ def read_checkpoint(path, model: nn.Module, *, config=None, settings=()) -> dict
     return payload
 
 
+_RETRAIN = "delete it to retrain"
+
+
 def _mismatch(payload: object, wanted: dict, config: dict, settings: Sequence[str]):
     """What makes ``payload`` unusable for a model of architecture ``wanted`` trained
     with ``config``, or None."""
-    retrain = "delete it to retrain"
     problem = _structure_problem(payload)
     if problem is not None:
-        return f"is not a checkpoint of this book (format 2): {problem}; {retrain}"
+        return f"is not a checkpoint of this book (format 2): {problem}; {_RETRAIN}"
     if payload["checksum"] != checksum(payload):
         return (
             "is damaged: its content does not match its SHA-256 checksum (changed "
-            f"bytes or an incomplete copy); {retrain}"
+            f"bytes or an incomplete copy); {_RETRAIN}"
         )
     broken = _non_finite(payload["state_dict"])
     if broken:
-        return f"holds NaN or infinite weights ({broken}); {retrain}"
+        return f"holds NaN or infinite weights ({broken}); {_RETRAIN}"
     stored = payload["architecture"]
     if stored.get("class") != wanted["class"] or stored.get("args") != wanted["args"]:
         return (
