@@ -26,6 +26,7 @@ COMMON = [
     r"\b(19|20)\d\d\b|\bTable 1\b",  # years of publication, the paper's table
     r"\bchapters? [1-4]\b|\bsection [1-4]\.\d+\b|\bN\(0, I\)|\b1 ?/ ?2 ?/ ?3\b",
     r"^\s*(\*\*)?\d+\.(?=\s|\*)",  # the number of a list item or an exercise
+    r"\b95%|\bExercise [1-9]\b",  # the comparison rule's interval; a cross-reference
 ]
 ALLOWED = {"quadrants": [r"\b[123] given quadrants?\b|\b(one|two|three) quadrants?\b"]}
 STRIP = [
