@@ -142,9 +142,9 @@ class Interval:
 def interval(values, min_seeds: int = MIN_SEEDS) -> Interval:
     r"""The mean of ``values`` (seeds, examples), or (seeds,), with a 95% interval.
 
-    With ``S`` seeds and ``n`` examples, :math:`ar d_s` the mean of seed ``s`` and
-    :math:`ar d_i` the mean of example ``i`` over the seeds, the standard error is
-    :math:`\sqrt{s^2(ar d_s)/S + s^2(ar d_i)/n}` and the interval is the mean
+    With ``S`` seeds and ``n`` examples, :math:`\bar d_s` the mean of seed ``s`` and
+    :math:`\bar d_i` the mean of example ``i`` over the seeds, the standard error is
+    :math:`\sqrt{s^2(\bar d_s)/S + s^2(\bar d_i)/n}` and the interval is the mean
     :math:`\pm t_{0.975, S-1}` standard errors. With seed effects :math:`a_s`, example
     effects :math:`b_i` and noise :math:`e_{si}` the variance of the mean is
     :math:`\sigma_a^2/S + \sigma_b^2/n + \sigma_e^2/(Sn)`; the two terms estimate it
