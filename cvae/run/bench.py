@@ -1,8 +1,9 @@
 """Benchmarks: how fast the book's models train and evaluate on this machine.
 
 Explained in the appendix :chapter:`Performance <book/performance>`. Run
-``python -m cvae.run.bench`` (about half a minute on 2 CPU cores; ``--quick``: ten
-seconds; ``--json FILE`` also writes the results). One run on one device measures:
+``python -m cvae.run.bench`` (about six minutes on 2 CPU cores without native bfloat16,
+most of it the bf16 rows' first calls and the compilation; ``--quick`` times each row
+for less; ``--json FILE`` also writes the results). One run on one device measures:
 
 * the training throughput (examples per second) of every model the book trains, at the
   chapter's sizes, through :func:`cvae.training.train_step` as :func:`cvae.training.fit`
@@ -284,7 +285,9 @@ def format_table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     about = __doc__.split("\n")[0]
     parser = argparse.ArgumentParser("python -m cvae.run.bench", description=about)
-    parser.add_argument("--quick", action="store_true", help="about ten seconds")
+    parser.add_argument(
+        "--quick", action="store_true", help="time each row for less (noisier)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
         "--device", help="cpu, cuda ... (default: CVAE_DEVICE, else CUDA)"
