@@ -50,6 +50,7 @@ test:
 lint: setup
 	$(BIN)/ruff format --check cvae tests tools book/_ext
 	$(BIN)/ruff check cvae tests tools book/_ext
+	$(BIN)/ruff check --select E501 book/*.ipynb  # the notebooks' code fits the book's column
 	$(BIN)/python -m tools.import_cycles
 
 unit: setup
