@@ -30,10 +30,16 @@ def listing_cells():
                 n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
             )
             exec("\n".join(ast.unparse(node) for node in imports), namespace)
-            if call := re.search(r"show_source\((.*)\)", source):
+            calls = [
+                node.args
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call)
+                and ast.unparse(node.func) == "show_source"
+            ]
+            if calls:  # one call a cell, on one line or several
                 data = (o.get("data", {}) for o in cell.get("outputs", []))
                 shown = "".join("".join(d.get("text/plain", "")) for d in data)
-                objects = eval(f"({call.group(1)},)", namespace)
+                objects = eval(f"({', '.join(map(ast.unparse, calls[0]))},)", namespace)
                 now = "\n\n\n".join(listing(o) for o in objects)
                 yield pytest.param(shown, now, id=f"{path.stem}-cell{index}")
 
