@@ -11,6 +11,7 @@ top of it, each scored by :math:`-\log p(y \mid x)` on the test digits.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,7 @@ from cvae.data import (
 )
 from cvae.distributions import gaussian_kl, standardize
 from cvae.estimators import count_active_units
-from cvae.quadrants import check_num_given, split_quadrants
+from cvae.quadrants import check_num_given, join_quadrants, split_quadrants
 from cvae.run.checkpoints import load_checkpoint, save_checkpoint
 from cvae.settings import DATA_SOURCES, seed_everything, training_device
 from cvae.structured import (
@@ -400,15 +401,15 @@ def run_quadrant_experiment(
     device: torch.device | str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-    on_row: Callable[[list[dict]], None] | None = None,
+    on_model: Callable[[ExperimentResult], None] | None = None,
 ) -> ExperimentResult:
     """Train and evaluate the four models for each number of given quadrants and seed.
 
     For each seed (default: ``config.seed`` alone) and ``num_given``: the baseline
     first, then the CVAE, the GSNN and the hybrid, each evaluated on the test digits
     right after training (:func:`evaluate_model`). A seed seeds everything random of
-    its runs. ``checkpoint_dir``: as :func:`train_model`; ``on_row`` gets the rows so
-    far after every model (the command line writes them).
+    its runs. ``checkpoint_dir``: as :func:`train_model`; ``on_model`` gets the result
+    so far after every model (the command line writes its rows and scores).
     """
     config = config or QuadrantConfig()
     quadrants, seeds = check_runs(quadrants, [config.seed] if seeds is None else seeds)
@@ -429,19 +430,52 @@ def run_quadrant_experiment(
                 if kind == "baseline":
                     options["baseline"] = trained.model
                 result.models[(kind, num_given, seed)] = trained
+                started = time.perf_counter()
                 scores = evaluate_model(trained.model, test_inputs, test_targets, run)
+                scored = time.perf_counter() - started
                 result.examples[kind, num_given, seed] = scores.pop("examples")
                 history = trained.history
                 result.rows.append({
                     "model": kind, "num_given": num_given, "seed": seed, **scores,
                     "num_samples": config.num_samples if kind != "baseline" else 0,
                     "epochs_run": history.epochs, "best_epoch": history.best_epoch,
-                    "train_seconds": round(history.seconds, 1), "data": digits.source,
+                    "train_seconds": round(history.seconds, 1),
+                    "score_seconds": round(scored, 1), "data": digits.source,
                     "train_size": len(digits.train_images),
                     "test_size": len(digits.test_images), "resumed": trained.resumed,
                 })  # fmt: skip
                 nll = f"{scores['nll']:.2f} nats ({scores['estimator']})"
                 log(f"  {kind:>8}, {num_given} given, seed {seed}: -log p(y|x) = {nll}")
-                if on_row is not None:
-                    on_row(result.rows)
+                if on_model is not None:
+                    on_model(result)
     return result
+
+
+@torch.no_grad()
+def completions(
+    result: ExperimentResult, num_given: int, draws: int = 3
+) -> tuple[Tensor, list[str]]:
+    """What the first seed's four models make of the first test image of each class:
+    images ``(classes, columns, 1, 28, 28)`` and the columns' names. The columns are
+    the truth, the input (hidden pixels grey), the baseline's prediction and ``draws``
+    completions of each latent model, drawn from its prior with the seed."""
+    seed = result.seeds[0]
+    labels = result.digits.test_labels
+    first = [int((labels == c).nonzero()[0]) for c in labels.unique().tolist()]
+    inputs, targets = quadrant_split(result.digits.test_images[first], num_given)
+    generator = torch.Generator().manual_seed(seed)
+    baseline = result.model("baseline", num_given, seed)
+    device = next(baseline.parameters()).device
+    grey = torch.full_like(targets, 0.35)
+    outputs = [
+        targets[None],
+        grey[None],
+        baseline.predict(inputs.to(device)).cpu()[None],
+    ]
+    names = ["truth", "input", "baseline"]
+    for kind in MODELS[1:]:
+        model = result.model(kind, num_given, seed)
+        outputs.append(model.sample(inputs.to(device), draws, generator).cpu())
+        names += [kind] * draws
+    images = join_quadrants(inputs, torch.cat(outputs), num_given)  # (columns, N, ...)
+    return images.transpose(0, 1), names

@@ -25,8 +25,10 @@ import cvae.experiment as experiment
 from cvae.experiment import (
     MODELS,
     QuadrantConfig,
+    completions,
     run_quadrant_experiment,
 )
+from cvae.quadrants import quadrant_mask
 from cvae.run.checkpoints import checksum
 from cvae.run.cli import (
     COMMAND_LINE_EPOCHS,
@@ -34,6 +36,7 @@ from cvae.run.cli import (
     _parse_args,
     main,
     read_results,
+    read_run,
     write_results,
 )
 
@@ -119,7 +122,9 @@ def test_a_run_writes_rows_checkpoints_and_its_record(first_run):
         "exact", "importance", "monte_carlo", "importance"
     ]  # fmt: skip
     names = {f"{m}-q{k}-s0.pt" for m in MODELS for k in (1, 3)}
-    assert set(os.listdir(first_run)) == {".lock", "results.csv", "run.json", *names}
+    figures = {"completions-q1.png", "completions-q3.png"}
+    stored = {".lock", "results.csv", "run.json", "scores.pt", *figures}
+    assert set(os.listdir(first_run)) == stored | names
     record = json.loads((first_run / "run.json").read_text(encoding="utf-8"))
     command = [*TINY, "--quadrants", "1", "3", "--out", str(first_run)]
     assert record["command"] == "python -m cvae.run " + " ".join(command)
@@ -127,7 +132,9 @@ def test_a_run_writes_rows_checkpoints_and_its_record(first_run):
     assert (
         record["configuration"]["seeds"] == [0] and record["cvae"] == cvae.__version__
     )
-    assert record["finished"].endswith("UTC")
+    assert record["finished"].endswith("UTC") and record["commands"] == [
+        record["command"]
+    ]
     payload = torch.load(first_run / "cvae-q3-s0.pt", weights_only=True)
     assert payload["kind"] == "cvae" and payload["config"]["limit"] == 200
     assert payload["architecture"]["args"] == {
@@ -140,13 +147,72 @@ def test_a_run_writes_rows_checkpoints_and_its_record(first_run):
 def test_a_rerun_resumes_and_trains_only_what_is_missing(first_run, tmp_path, capsys):
     out = copy_run(first_run, tmp_path / "again")
     (out / "hybrid-q3-s0.pt").unlink()
-    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.pt")}
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*-s0.pt")}  # models
     code, printed, _ = run(capsys, out, "--quadrants", "1", "3")
     assert code == 0 and printed.count("resumed ") == 7
     assert "trained hybrid, 3 given" in printed
     assert {p: os.stat(out / p).st_mtime_ns for p in stamps} == stamps
     nll = [[r["nll"] for r in read_rows(folder)[:7]] for folder in (out, first_run)]
     assert nll[0] == nll[1]  # evaluation is seeded
+    code, _, _ = run(capsys, out, "--quadrants", "1", "3", "--seeds", "1")
+    commands = json.loads((out / "run.json").read_text(encoding="utf-8"))["commands"]
+    assert (
+        code == 0 and len(commands) == 3 and commands[2].endswith("1 --out " + str(out))
+    )
+    assert read_run(out).seeds == [0, 1] and read_run(out).quadrants == [1, 3]
+
+
+def test_a_stored_run_reads_back_every_test_examples_scores(first_run, tmp_path):
+    stored = read_run(first_run)
+    assert stored.seeds == [0] and stored.quadrants == [1, 3]
+    for row in stored.rows:
+        kind, num_given = row["model"], int(row["num_given"])
+        for column in ("nll_importance", "nll_monte_carlo"):
+            scores = stored.per_example(kind, num_given, column)
+            assert scores.shape == (1, 200) and scores.dtype == torch.float32
+            mean = float(scores.double().mean())  # the row's mean, to its 4 decimals
+            assert mean == pytest.approx(float(row[column]), abs=1e-4, nan_ok=True)
+    unfinished = copy_run(first_run, tmp_path / "unfinished")
+    lines = (unfinished / "results.csv").read_text(encoding="utf-8").splitlines()
+    (unfinished / "results.csv").write_text("\n".join(lines[:-1]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"not finished \(hybrid/3/0 missing\)"):
+        read_run(unfinished)
+    damaged = copy_run(first_run, tmp_path / "damaged")
+    (damaged / "scores.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match=r"scores.pt cannot be read as scores"):
+        read_run(damaged)
+    torch.save({"cvae/1/0": {}}, damaged / "scores.pt")
+    with pytest.raises(ValueError, match=r"no per-example scores of baseline/1/0, "):
+        read_run(damaged)
+    (damaged / "run.json").unlink()
+    with pytest.raises(ValueError, match=r"holds no finished run: run.json missing"):
+        read_run(damaged)
+
+
+def test_completions_show_the_truth_the_input_and_each_models_draws():
+    result = run_quadrant_experiment(
+        QuadrantConfig(**SMALL), [1], device="cpu", progress=False, log=lambda x: None
+    )
+    images, names = completions(result, 1, draws=2)
+    assert names == [
+        "truth",
+        "input",
+        "baseline",
+        *(k for k in MODELS[1:] for _ in "ab"),
+    ]
+    labels = result.digits.test_labels
+    assert images.shape == (len(labels.unique()), 9, 1, 28, 28)
+    first = [int((labels == c).nonzero()[0]) for c in labels.unique()]
+    truth = (result.digits.test_images[first] > 0.5).float()
+    torch.testing.assert_close(images[:, 0], truth)  # the binarized test image
+    hidden, flat, truth = (
+        quadrant_mask(1).flatten(),
+        images.flatten(2),
+        truth.flatten(1),
+    )
+    assert (flat[:, :, ~hidden] == truth[:, None, ~hidden]).all()  # x kept everywhere
+    assert (flat[:, 1, hidden] == 0.35).all()  # the input: hidden pixels grey
+    assert not torch.equal(images[:, 3], images[:, 4])  # two draws of the CVAE
 
 
 def test_options_are_recorded_and_refuse_other_checkpoints(first_run, tmp_path, capsys):
@@ -514,3 +580,24 @@ def test_a_run_record_that_cannot_be_written_is_one_line(first_run, tmp_path, ch
     child(process)
     one_line(process, 2, f"{out / 'run.json'} cannot be written (File too large)")
     assert read_rows(out) == read_rows(first_run)
+
+
+def test_the_full_scale_command_runs_on_full_mnist_files(
+    tmp_path, tiny_idx, capsys, monkeypatch
+):
+    """A reader with a network runs the stored Fashion-MNIST run's command on full
+    MNIST: the same command with --dataset mnist (here tiny IDX files where torchvision
+    would download them)."""
+    tiny_idx(tmp_path / "data", "mnist", n_train=60, n_test=30)
+    monkeypatch.setenv("CVAE_DATA_ROOT", str(tmp_path / "data"))
+    out = tmp_path / "mnist"
+    code, printed, _ = run(capsys, out, "--dataset", "mnist", "--data", "full")
+    assert (
+        code == 0
+        and "data: mnist 'full': 54 training, 6 validation and 30 test" in printed
+    )
+    stored = read_run(out)
+    assert stored.record["configuration"]["dataset"] == "mnist"
+    assert {(r["train_size"], r["test_size"]) for r in stored.rows} == {("54", "30")}
+    assert stored.per_example("cvae", 3, "nll_importance").shape == (1, 30)
+    assert all((out / f"completions-q{k}.png").is_file() for k in (1, 2, 3))

@@ -3,8 +3,10 @@
     python -m cvae.run --quadrants 1 2 3 --data full --epochs 100 --seeds 0 1 2
 
 It runs :func:`cvae.experiment.run_quadrant_experiment` with a checkpoint per model,
-quadrant count and seed in ``--out``, and writes ``results.csv`` and ``run.json`` (the
-command, configuration, machine and versions) after every model; run again, it resumes.
+quadrant count and seed in ``--out``, and writes ``results.csv``, ``scores.pt`` (every
+test example's scores, for paired comparisons) and ``run.json`` (the commands,
+configuration, machine and versions) after every model, and at the end a figure of the
+first seed's completions per quadrant count; run again, it resumes.
 Nothing is lost: the folder is checked first and locked while a run uses it; rows are
 merged with those it holds (added columns too); Ctrl-C or a kill keeps every finished
 model and row. A folder holds one configuration (its ``run.json``; the seeds may
@@ -22,14 +24,20 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+from torch import Tensor
 
 from cvae import __version__, settings
 from cvae.data import DATASETS, IMAGE_PIXELS, DataUnavailableError
 from cvae.experiment import (
     MODELS,
+    ExperimentResult,
     QuadrantConfig,
     check_runs,
+    completions,
     run_quadrant_experiment,
 )
 from cvae.quadrants import output_size
@@ -47,12 +55,14 @@ from cvae.structured import GSNN_OBJECTIVES
 from cvae.training import PRECISIONS, TrainingDiverged
 
 RESULTS_FILE, RUN_FILE, COMMAND = "results.csv", "run.json", "python -m cvae.run"
+SCORES_FILE = "scores.pt"  # per test example: {"cvae/1/0": {"nll_importance": ...}}
 say = functools.partial(print, flush=True)
 COMMAND_LINE_EPOCHS = 100  # the budget unless --epochs or CVAE_EPOCHS says otherwise
 RESULT_FIELDS = (
     *("model", "num_given", "seed", "nll", "estimator", "nll_importance"),
     *("nll_monte_carlo", "kl", "active_units", "active_units_vs_prior", "num_samples"),
-    *("epochs_run", "best_epoch", "train_seconds", "data", "train_size", "test_size"),
+    *("epochs_run", "best_epoch", "train_seconds", "score_seconds", "data"),
+    *("train_size", "test_size"),
     "resumed",
 )
 
@@ -124,6 +134,140 @@ def write_results(path: Path, rows: Sequence[dict]) -> Path:
     return path
 
 
+def scores_key(kind: str, num_given: int, seed: int) -> str:
+    """The key of one model's scores in ``scores.pt``: ``"cvae/1/0"``."""
+    return f"{kind}/{num_given}/{seed}"
+
+
+def read_scores(path: str | Path) -> dict[str, dict[str, Tensor]]:
+    """The per-example scores a scores file holds; none when there is no file. A
+    ``ValueError`` says why a file is not one."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        scores = torch.load(path, weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise ValueError(
+            f"{path} cannot be read as scores ({type(error).__name__}); move it away"
+        ) from None
+    if not isinstance(scores, dict) or not all(
+        isinstance(v, dict) and all(isinstance(t, Tensor) for t in v.values())
+        for v in scores.values()
+    ):
+        raise ValueError(f"{path} holds no per-example scores; move it away")
+    return scores
+
+
+def write_scores(path: Path, examples: dict[tuple[str, int, int], dict]) -> Path:
+    """Merge every test example's scores (float32; ``nll``, a copy of one of the two
+    estimates, is left out) into the file at ``path``, atomically."""
+    merged = read_scores(path)
+    for (kind, num_given, seed), columns in examples.items():
+        merged[scores_key(kind, num_given, seed)] = {
+            name: values.float() for name, values in columns.items() if name != "nll"
+        }
+    with atomic_write(path) as file:
+        torch.save(merged, file)
+    return path
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run read back from its folder (:func:`read_run`): its ``record``
+    (``run.json``), its result ``rows`` and every test example's ``scores``."""
+
+    record: dict
+    rows: list[dict[str, str]]
+    scores: dict[str, dict[str, Tensor]]
+
+    @property
+    def seeds(self) -> list[int]:
+        """The random seeds of its rows, in order."""
+        return sorted({int(row["seed"]) for row in self.rows})
+
+    @property
+    def quadrants(self) -> list[int]:
+        """The numbers of given quadrants of its rows, in order."""
+        return sorted({int(row["num_given"]) for row in self.rows})
+
+    def values(self, kind: str, num_given: int, column: str = "nll") -> list[float]:
+        """One ``column`` of the rows of ``kind`` and ``num_given``: one per seed."""
+        rows = {(r["model"], int(r["num_given"]), int(r["seed"])): r for r in self.rows}
+        return [float(rows[kind, num_given, seed][column]) for seed in self.seeds]
+
+    def per_example(self, kind: str, num_given: int, column: str) -> Tensor:
+        """``column`` (``nll_importance`` or ``nll_monte_carlo``) of every test example,
+        ``(seeds, N)``: rows in seed order."""
+        keys = [scores_key(kind, num_given, seed) for seed in self.seeds]
+        return torch.stack([self.scores[key][column] for key in keys])
+
+
+def read_run(folder: str | Path) -> StoredRun:
+    """The record, rows and per-example scores stored in ``folder``; a ``ValueError``
+    names a missing file, a model with a row but no scores, or a model missing for a
+    quadrant count and seed that the run holds."""
+    folder = Path(folder)
+    missing = [
+        name
+        for name in (RUN_FILE, RESULTS_FILE, SCORES_FILE)
+        if not (folder / name).is_file()
+    ]
+    if missing:
+        raise ValueError(
+            f"{folder} holds no finished run: {', '.join(missing)} missing"
+        )
+    record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    rows, scores = (
+        read_results(folder / RESULTS_FILE),
+        read_scores(folder / SCORES_FILE),
+    )
+    unscored = [
+        key for row in rows if (key := scores_key(*_row_key(row))) not in scores
+    ]
+    if unscored:
+        raise ValueError(f"{folder}: no per-example scores of {', '.join(unscored)}")
+    stored = StoredRun(record, rows, scores)
+    keys = {_row_key(row) for row in rows}
+    wanted = [
+        (m, str(k), str(s))
+        for k in stored.quadrants
+        for s in stored.seeds
+        for m in MODELS
+    ]
+    if missing := [scores_key(*key) for key in wanted if key not in keys]:
+        raise ValueError(
+            f"{folder}: the run is not finished ({', '.join(missing)} missing)"
+        )
+    return stored
+
+
+def write_completions(folder: Path, result: ExperimentResult) -> list[Path]:
+    """``completions-q<k>.png`` for each quadrant count of ``result``: the first seed's
+    models complete the first test image of each class
+    (:func:`cvae.experiment.completions`)."""
+    from matplotlib.figure import Figure
+
+    from cvae.plotting import show_images
+
+    classes = DATASETS[result.digits.dataset].classes
+    written = []
+    for num_given in sorted({key[1] for key in result.models}):
+        images, names = completions(result, num_given)
+        figure = Figure(figsize=(0.62 * images.shape[1] + 1.2, 0.62 * len(images)))
+        ax = figure.subplots()
+        labels = [classes[int(c)] for c in result.digits.test_labels.unique()]
+        show_images(images.flatten(0, 1), images.shape[1], ax=ax, row_labels=labels)
+        ax.set_xticks([30 * i + 15 for i in range(len(names))], names, rotation=90)
+        ax.xaxis.tick_top()
+        figure.tight_layout()
+        path = folder / f"completions-q{num_given}.png"
+        with atomic_write(path) as file:
+            figure.savefig(file, format="png", dpi=100)
+        written.append(path)
+    return written
+
+
 def check_output_folder(name: str, out: str, configuration: dict) -> Path:
     """Create ``out`` if needed and check that it can hold this run's files; a
     ValueError naming ``name`` if not, or if its ``run.json`` records another
@@ -185,10 +329,16 @@ def memory_needed(config: QuadrantConfig) -> int:
 def write_run_record(
     folder: Path, command: str, configuration: dict, device, finished: bool
 ):
-    """Write ``run.json``: the command line, its configuration, when it finished
-    (``None`` while it runs), the machine and the versions."""
+    """Write ``run.json``: the command line, every command that ran in ``folder``, the
+    configuration, when it finished (``None`` while it runs), the machine and the
+    versions."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    record = {"command": command, "configuration": configuration}
+    path = folder / RUN_FILE
+    earlier = (
+        json.loads(path.read_text("utf-8")).get("commands", []) if path.exists() else []
+    )
+    commands = [*earlier, command] if command not in earlier else earlier
+    record = {"command": command, "commands": commands, "configuration": configuration}
     record.update(finished=now if finished else None, cvae=__version__)
     try:
         with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
@@ -294,20 +444,20 @@ def _command_line(argv: Sequence[str] | None) -> int:
     say("configuration: " + ", ".join(f"{k}={v}" for k, v in configuration.items()))
     command = shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)])
 
-    def record(
-        rows: list[dict] | None = None,
-    ) -> None:  # run.json first: it describes rows
-        write_run_record(folder, command, configuration, device, finished=rows is None)
-        if rows is not None:
-            write_results(folder / RESULTS_FILE, rows)
+    def record(result: ExperimentResult | None = None) -> None:
+        finished = result is None  # run.json first: it describes the rows
+        write_run_record(folder, command, configuration, device, finished=finished)
+        if result is not None:
+            write_results(folder / RESULTS_FILE, result.rows)
+            write_scores(folder / SCORES_FILE, result.examples)
 
-    log = {"progress": not args.no_progress, "log": say, "on_row": record}
+    log = {"progress": not args.no_progress, "log": say, "on_model": record}
     try:
         with folder_lock(folder):
             stale = ", ".join(path.name for path in remove_stale_temporaries(folder))
             if stale:
                 say(f"removed what interrupted writes left: {stale}")
-            run_quadrant_experiment(
+            result = run_quadrant_experiment(
                 config,
                 quadrants,
                 seeds=seeds,
@@ -315,6 +465,8 @@ def _command_line(argv: Sequence[str] | None) -> int:
                 device=device,
                 **log,
             )
+            for path in write_completions(folder, result):
+                say(f"figure: {path}")
             record()
         say(f"results: {folder / RESULTS_FILE}")
     except (

@@ -9,17 +9,23 @@ the executor records, :mod:`.timing`) and its time budget
     ```{reproducibility-report} notebooks
     ```
 
-The argument is one of ``software``, ``platform``, ``notebooks`` (default: all three,
-each under a rubric). A page using it is rebuilt on every build.
+``runs`` lists every stored run of ``python -m cvae.run`` whose files the chapters read
+(``book/_data/<name>/run.json`` and ``results.csv``): its models, their summed training
+and scoring time, the machine, when it finished and its commands.
+
+The argument is one of ``software``, ``platform``, ``notebooks``, ``runs`` (default:
+all four, each under a rubric). A page using it is rebuilt on every build.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import importlib.metadata
 import json
 import os
 import platform
+import textwrap
 from pathlib import Path
 
 from docutils import nodes
@@ -86,7 +92,7 @@ class ReproducibilityReport(SphinxDirective):
 
     optional_arguments = 1
     has_content = False
-    PARTS = ("software", "platform", "notebooks")
+    PARTS = ("software", "platform", "notebooks", "runs")
 
     def run(self) -> list[nodes.Node]:
         parts = [self.arguments[0]] if self.arguments else list(self.PARTS)
@@ -130,6 +136,42 @@ class ReproducibilityReport(SphinxDirective):
             link = doc_link(docname, docname, self.env.docname)
             rows.append(timing_row(link, timing))
         return table(NOTEBOOK_HEADERS, rows, ["cvae-report-notebooks"])
+
+    def runs(self) -> nodes.Node:
+        folders = sorted(Path(self.env.srcdir, "book", "_data").glob("*/run.json"))
+        result = nodes.container(classes=["cvae-report-runs"])
+        for path in folders:
+            self.env.note_dependency(str(path))
+            result += stored_run(path.parent)
+        if not folders:
+            result += nodes.paragraph(text="No run is stored with the book.")
+        return result
+
+
+def stored_run(folder: Path) -> list[nodes.Node]:
+    """One stored run: a paragraph with its folder, when it finished, the machine, its
+    models and their summed training and scoring time (from ``results.csv``), and the
+    commands of its ``run.json`` as a literal block."""
+    record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    with (folder / "results.csv").open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    seconds = sum(float(r["train_seconds"]) + float(r["score_seconds"]) for r in rows)
+    hours, minutes = divmod(round(seconds / 60), 60)
+    paragraph = nodes.paragraph()
+    paragraph += nodes.literal(text=f"book/_data/{folder.name}")
+    paragraph += nodes.Text(
+        f": {len(rows)} models, {hours} h {minutes:02d} min of training and scoring "
+        f"on {record['device_name']} ({record['threads']} threads, torch "
+        f"{record['torch']}), finished {record['finished'] or 'not yet'}; its "
+        "commands, in the order they ran:"
+    )
+    wrapped = [  # shell-style, to fit the page's code column
+        " \\\n    ".join(
+            textwrap.wrap(command, 76, break_on_hyphens=False, break_long_words=False)
+        )
+        for command in record["commands"]
+    ]
+    return [paragraph, nodes.literal_block(text="\n".join(wrapped))]
 
 
 def always_rebuild(app: Sphinx, env: BuildEnvironment, added, changed, removed):
