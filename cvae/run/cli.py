@@ -251,12 +251,12 @@ def write_completions(folder: Path, result: ExperimentResult) -> list[Path]:
     from cvae.plotting import show_images
 
     classes = DATASETS[result.digits.dataset].classes
+    labels = [classes[int(c)] for c in result.digits.test_labels.unique()]
     written = []
     for num_given in sorted({key[1] for key in result.models}):
         images, names = completions(result, num_given)
         figure = Figure(figsize=(0.62 * images.shape[1] + 1.2, 0.62 * len(images)))
         ax = figure.subplots()
-        labels = [classes[int(c)] for c in result.digits.test_labels.unique()]
         show_images(images.flatten(0, 1), images.shape[1], ax=ax, row_labels=labels)
         ax.set_xticks([30 * i + 15 for i in range(len(names))], names, rotation=90)
         ax.xaxis.tick_top()
@@ -334,9 +334,9 @@ def write_run_record(
     versions."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     path = folder / RUN_FILE
-    earlier = (
-        json.loads(path.read_text("utf-8")).get("commands", []) if path.exists() else []
-    )
+    stored = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    # an older record kept only its last command
+    earlier = stored.get("commands") or [c for c in [stored.get("command")] if c]
     commands = [*earlier, command] if command not in earlier else earlier
     record = {"command": command, "commands": commands, "configuration": configuration}
     record.update(finished=now if finished else None, cvae=__version__)
