@@ -19,7 +19,6 @@ all four, each under a rubric). A page using it is rebuilt on every build.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import importlib.metadata
 import json
@@ -152,9 +151,10 @@ def stored_run(folder: Path) -> list[nodes.Node]:
     """One stored run: a paragraph with its folder, when it finished, the machine, its
     models and their summed training and scoring time (from ``results.csv``), and the
     commands of its ``run.json`` as a literal block."""
-    record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    with (folder / "results.csv").open(newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
+    from cvae.run.cli import RESULTS_FILE, RUN_FILE, read_results  # the run's reader
+
+    record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    rows = read_results(folder / RESULTS_FILE)
     seconds = sum(float(r["train_seconds"]) + float(r["score_seconds"]) for r in rows)
     hours, minutes = divmod(round(seconds / 60), 60)
     paragraph = nodes.paragraph()
