@@ -17,10 +17,12 @@ order the chapters build it up:
 ``classifier``                         the digit classifier that reads generated digits
 ``training``, ``experiment``           ``fit``, one loop for every model; the quadrant
                                        experiment of the structured chapter
+``label_experiment``                   the label chapter's comparison of priors as one
+                                       run
 ``report``, ``plotting``, ``source``   tables and verdicts, figures, listings
 ``checks``                             argument checks where data enters
 ``run/``                               beside the book: checkpoints, the benchmark, the
-                                       command line of the resumable experiment
+                                       command line of the resumable experiments
 =====================================  ================================================
 
 Where new things plug in:

@@ -159,12 +159,12 @@ def test_a_rerun_resumes_and_trains_only_what_is_missing(first_run, tmp_path, ca
     assert (
         code == 0 and len(commands) == 3 and commands[2].endswith("1 --out " + str(out))
     )
-    assert read_run(out).seeds == [0, 1] and read_run(out).quadrants == [1, 3]
+    assert read_run(out).seeds == [0, 1] and read_run(out).settings == [1, 3]
 
 
 def test_a_stored_run_reads_back_every_test_examples_scores(first_run, tmp_path):
     stored = read_run(first_run)
-    assert stored.seeds == [0] and stored.quadrants == [1, 3]
+    assert stored.seeds == [0] and stored.settings == [1, 3]
     for row in stored.rows:
         kind, num_given = row["model"], int(row["num_given"])
         for column in ("nll_importance", "nll_monte_carlo"):

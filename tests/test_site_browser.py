@@ -850,20 +850,33 @@ def test_folded_checks_show_their_verdict_and_open_on_a_click(driver, server, do
 
 def test_stored_runs_are_listed_with_their_commands_and_figures_shown(site):
     """The reproducibility page lists every run under book/_data with the commands of
-    its record; chapter 4 shows the full-scale run's figure, numbered and captioned."""
+    its record; chapters 3 and 4 show their full-scale run's figure, numbered and
+    captioned."""
     page = (site / "book" / "reproducibility.html").read_text("utf-8")
     page = plain_text(page).replace(" \\ ", " ")  # commands wrapped shell-style
     for record in sorted((ROOT / "book" / "_data").glob("*/run.json")):
         assert f"book/_data/{record.parent.name}:" in page, record
         for command in json.loads(record.read_text(encoding="utf-8"))["commands"]:
             assert command in page, command
-    chapter = (site / "book" / "quadrants.html").read_text(encoding="utf-8")
-    figure = re.search(
-        r'<figure[^>]*id="fig-quad-full-completions">.{0,200}?<img alt="[^"]+" '
-        r'src="([^"]+)".*?<span class="caption-number">Fig\. [\d.]+ </span>',
-        chapter,
-        re.S,
-    )
-    assert figure, "quadrants.html: no numbered figure of the full-scale completions"
-    stored = ROOT / "book/_data/quadrants-fashion-mnist/completions-q1.png"
-    assert (site / "book" / figure.group(1)).read_bytes() == stored.read_bytes()
+    for chapter, name, stored in (
+        (
+            "quadrants",
+            "fig-quad-full-completions",
+            "quadrants-fashion-mnist/completions-q1",
+        ),
+        (
+            "cvae_labels",
+            "fig-labels-full-generated",
+            "labels-fashion-mnist/generated-d16",
+        ),
+    ):
+        html = (site / "book" / f"{chapter}.html").read_text(encoding="utf-8")
+        figure = re.search(
+            rf'<figure[^>]*id="{name}">.{{0,200}}?<img alt="[^"]+" '
+            r'src="([^"]+)".*?<span class="caption-number">Fig\. [\d.]+ </span>',
+            html,
+            re.S,
+        )
+        assert figure, f"{chapter}.html: no numbered figure {name}"
+        png = ROOT / "book/_data" / f"{stored}.png"
+        assert (site / "book" / figure.group(1)).read_bytes() == png.read_bytes()

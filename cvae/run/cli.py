@@ -1,12 +1,15 @@
-"""The quadrant experiment as a resumable command, ``python -m cvae.run``::
+"""The book's experiments as resumable commands: ``python -m cvae.run``::
 
     python -m cvae.run --quadrants 1 2 3 --data full --epochs 100 --seeds 0 1 2
+    python -m cvae.run labels --latent 2 16 --data full --epochs 100 --seeds 0 1 2
 
-It runs :func:`cvae.experiment.run_quadrant_experiment` with a checkpoint per model,
-quadrant count and seed in ``--out``, and writes ``results.csv``, ``scores.pt`` (every
-test example's scores, for paired comparisons) and ``run.json`` (the commands,
-configuration, machine and versions) after every model, and at the end a figure of the
-first seed's completions per quadrant count; run again, it resumes.
+The first runs :func:`cvae.experiment.run_quadrant_experiment`, the second (``labels``,
+:mod:`cvae.run.labels`) :func:`cvae.label_experiment.run_label_experiment`, with a
+checkpoint per model, setting (quadrant count, latent size) and seed in ``--out``. Each
+writes ``results.csv``, ``scores.pt`` (every test example's scores, for paired
+comparisons) and ``run.json`` (the commands, configuration, machine and versions) after
+every model, and at the end its figures (the first seed's completions per quadrant
+count; its generated digits per latent size); run again, it resumes.
 Nothing is lost: the folder is checked first and locked while a run uses it; rows are
 merged with those it holds (added columns too); Ctrl-C or a kill keeps every finished
 model and row. A folder holds one configuration (its ``run.json``; the seeds may
@@ -23,7 +26,7 @@ import functools
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,7 @@ from cvae.experiment import (
     completions,
     run_quadrant_experiment,
 )
+from cvae.label_experiment import PRIORS_COMPARED
 from cvae.quadrants import output_size
 from cvae.run import INTERRUPTED_EARLY
 from cvae.run.checkpoints import (
@@ -55,7 +59,7 @@ from cvae.structured import GSNN_OBJECTIVES
 from cvae.training import PRECISIONS, TrainingDiverged
 
 RESULTS_FILE, RUN_FILE, COMMAND = "results.csv", "run.json", "python -m cvae.run"
-SCORES_FILE = "scores.pt"  # per test example: {"cvae/1/0": {"nll_importance": ...}}
+SCORES_FILE = "scores.pt"  # per example: {"cvae/1/0": {"nll_importance": ...}, ...}
 say = functools.partial(print, flush=True)
 COMMAND_LINE_EPOCHS = 100  # the budget unless --epochs or CVAE_EPOCHS says otherwise
 RESULT_FIELDS = (
@@ -65,13 +69,38 @@ RESULT_FIELDS = (
     *("train_size", "test_size"),
     "resumed",
 )
+LABEL_FIELDS = (
+    *("model", "latent_dim", "seed", "elbo", "log_px_y", "kl", "recognised"),
+    *("active_units", "num_samples", "classifier_accuracy", "epochs_run"),
+    *("best_epoch", "train_seconds", "score_seconds", "data", "train_size"),
+    *("test_size", "resumed"),
+)
 
 
-def read_results(path: str | Path) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class Layout:
+    """How an experiment's results are keyed: a row per model (one of ``models``),
+    setting (the column ``setting``) and seed; ``fields``: its columns, in order."""
+
+    models: tuple[str, ...]
+    setting: str
+    fields: tuple[str, ...]
+
+
+#: Each experiment's layout, by the name its run.json records (quadrants if none).
+LAYOUTS = {
+    "quadrants": Layout(MODELS, "num_given", RESULT_FIELDS),
+    "labels": Layout(PRIORS_COMPARED, "latent_dim", LABEL_FIELDS),
+}
+QUADRANTS = LAYOUTS["quadrants"]
+
+
+def read_results(path: str | Path, layout: Layout = QUADRANTS) -> list[dict[str, str]]:
     """The rows a results file holds (values as stored); none when there is no file.
 
     A ``ValueError`` says why a file is not this experiment's (not UTF-8 CSV, no
-    ``model`` and ``num_given`` columns, a row longer or shorter than the header).
+    ``model`` column or no column of the layout's setting, a row longer or shorter
+    than the header).
     """
     path, anew = Path(path), "move it away to start anew"
     if not path.exists():
@@ -84,8 +113,8 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
         raise ValueError(
             f"{path} cannot be read as results ({error}); {anew}"
         ) from None
-    if rows and not {"model", "num_given"} <= set(columns):
-        raise ValueError(f"{path} has no model and num_given columns; {anew}")
+    if rows and not {"model", layout.setting} <= set(columns):
+        raise ValueError(f"{path} has no model and {layout.setting} columns; {anew}")
     for number, row in enumerate(rows, start=1):
         if None in row or None in row.values():
             more = "more" if None in row else "fewer"
@@ -96,8 +125,8 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
     return rows
 
 
-def _row_key(row: dict) -> tuple[str, str, str]:
-    """Rows merge by model, quadrant count and seed (``0``, ``0.0``, ``"0"``: one)."""
+def _row_key(row: dict, layout: Layout) -> tuple[str, str, str]:
+    """Rows merge by model, setting and seed (``0``, ``0.0``, ``"0"``: one)."""
 
     def number(value: object) -> str:
         text = str(value).strip()
@@ -106,37 +135,41 @@ def _row_key(row: dict) -> tuple[str, str, str]:
         except ValueError:
             return text
 
-    return row["model"], number(row["num_given"]), number(row.get("seed", ""))
+    setting = number(row[layout.setting])
+    return row["model"], setting, number(row.get("seed", ""))
 
 
-def _row_order(key: tuple[str, str, str]) -> tuple:
-    kind, num_given, seed = key
-    position = MODELS.index(kind) if kind in MODELS else len(MODELS)
-    return num_given, position, kind, int(seed) if seed.isdigit() else -1
-
-
-def write_results(path: Path, rows: Sequence[dict]) -> Path:
+def write_results(path: Path, rows: Sequence[dict], layout: Layout = QUADRANTS):
     """Merge ``rows`` into the CSV file at ``path``, atomically: the rows of other
-    models, quadrant counts or seeds it holds are kept, and so are added columns."""
-    merged = {_row_key(row): row for row in read_results(path)}
+    models, settings or seeds it holds are kept, and so are added columns."""
+    models = layout.models
+
+    def order(key: tuple[str, str, str]) -> tuple:
+        kind, setting, seed = key
+        position = models.index(kind) if kind in models else len(models)
+        number = int(setting) if setting.isdigit() else -1
+        return number, setting, position, kind, int(seed) if seed.isdigit() else -1
+
+    merged = {_row_key(row, layout): row for row in read_results(path, layout)}
     for row in rows:
-        old = merged.get(_row_key(row), {})
-        added = {key: value for key, value in old.items() if key not in RESULT_FIELDS}
+        old = merged.get(_row_key(row, layout), {})
+        added = {k: v for k, v in old.items() if k not in layout.fields}
         new = {k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()}
-        merged[_row_key(row)] = {**added, **new}
+        merged[_row_key(row, layout)] = {**added, **new}
     columns = dict.fromkeys(
-        [*RESULT_FIELDS, *(k for row in merged.values() for k in row)]
+        [*layout.fields, *(k for row in merged.values() for k in row)]
     )
     with atomic_write(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(columns), restval="")
         writer.writeheader()
-        writer.writerows(merged[key] for key in sorted(merged, key=_row_order))
+        writer.writerows(merged[key] for key in sorted(merged, key=order))
     return path
 
 
-def scores_key(kind: str, num_given: int, seed: int) -> str:
-    """The key of one model's scores in ``scores.pt``: ``"cvae/1/0"``."""
-    return f"{kind}/{num_given}/{seed}"
+def scores_key(kind: str, setting: int | str, seed: int | str) -> str:
+    """The key of one model's scores in ``scores.pt``: its name, setting (quadrant
+    count, latent size) and seed, ``"cvae/1/0"``."""
+    return f"{kind}/{setting}/{seed}"
 
 
 def read_scores(path: str | Path) -> dict[str, dict[str, Tensor]]:
@@ -160,11 +193,11 @@ def read_scores(path: str | Path) -> dict[str, dict[str, Tensor]]:
 
 
 def write_scores(path: Path, examples: dict[tuple[str, int, int], dict]) -> Path:
-    """Merge every test example's scores (float32; ``nll``, a copy of one of the two
+    """Merge every example's scores (float32; ``nll``, a copy of one of the two
     estimates, is left out) into the file at ``path``, atomically."""
     merged = read_scores(path)
-    for (kind, num_given, seed), columns in examples.items():
-        merged[scores_key(kind, num_given, seed)] = {
+    for key, columns in examples.items():
+        merged[scores_key(*key)] = {
             name: values.float() for name, values in columns.items() if name != "nll"
         }
     with atomic_write(path) as file:
@@ -175,11 +208,13 @@ def write_scores(path: Path, examples: dict[tuple[str, int, int], dict]) -> Path
 @dataclass(frozen=True)
 class StoredRun:
     """A finished run read back from its folder (:func:`read_run`): its ``record``
-    (``run.json``), its result ``rows`` and every test example's ``scores``."""
+    (``run.json``), its result ``rows``, every example's ``scores`` and the
+    experiment's ``layout``."""
 
     record: dict
     rows: list[dict[str, str]]
     scores: dict[str, dict[str, Tensor]]
+    layout: Layout = QUADRANTS
 
     @property
     def seeds(self) -> list[int]:
@@ -187,26 +222,30 @@ class StoredRun:
         return sorted({int(row["seed"]) for row in self.rows})
 
     @property
-    def quadrants(self) -> list[int]:
-        """The numbers of given quadrants of its rows, in order."""
-        return sorted({int(row["num_given"]) for row in self.rows})
+    def settings(self) -> list[int]:
+        """The settings of its rows (numbers of given quadrants, latent sizes), in
+        order."""
+        return sorted({int(row[self.layout.setting]) for row in self.rows})
 
-    def values(self, kind: str, num_given: int, column: str = "nll") -> list[float]:
-        """One ``column`` of the rows of ``kind`` and ``num_given``: one per seed."""
-        rows = {(r["model"], int(r["num_given"]), int(r["seed"])): r for r in self.rows}
-        return [float(rows[kind, num_given, seed][column]) for seed in self.seeds]
+    def values(self, kind: str, setting: int, column: str = "nll") -> list[float]:
+        """One ``column`` of the rows of ``kind`` and ``setting``: one per seed."""
+        rows = {_row_key(row, self.layout): row for row in self.rows}
+        keys = [(kind, str(setting), str(seed)) for seed in self.seeds]
+        return [float(rows[key][column]) for key in keys]
 
-    def per_example(self, kind: str, num_given: int, column: str) -> Tensor:
-        """``column`` (``nll_importance`` or ``nll_monte_carlo``) of every test example,
-        ``(seeds, N)``: rows in seed order."""
-        keys = [scores_key(kind, num_given, seed) for seed in self.seeds]
+    def per_example(self, kind: str, setting: int, column: str) -> Tensor:
+        """``column`` of every example (``nll_importance``, ``nll_monte_carlo``;
+        ``elbo``, ``log_px_y``, ``kl``, ``recognised``), ``(seeds, N)``: rows in seed
+        order."""
+        keys = [scores_key(kind, setting, seed) for seed in self.seeds]
         return torch.stack([self.scores[key][column] for key in keys])
 
 
 def read_run(folder: str | Path) -> StoredRun:
-    """The record, rows and per-example scores stored in ``folder``; a ``ValueError``
-    names a missing file, a model with a row but no scores, or a model missing for a
-    quadrant count and seed that the run holds."""
+    """The record, rows and per-example scores stored in ``folder``, read with the
+    layout of the experiment its record names; a ``ValueError`` names a missing file,
+    a model with a row but no scores, or a model missing for a setting and seed that
+    the run holds."""
     folder = Path(folder)
     missing = [
         name
@@ -218,22 +257,22 @@ def read_run(folder: str | Path) -> StoredRun:
             f"{folder} holds no finished run: {', '.join(missing)} missing"
         )
     record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    layout = LAYOUTS[record.get("experiment", "quadrants")]
     rows, scores = (
-        read_results(folder / RESULTS_FILE),
+        read_results(folder / RESULTS_FILE, layout),
         read_scores(folder / SCORES_FILE),
     )
-    unscored = [
-        key for row in rows if (key := scores_key(*_row_key(row))) not in scores
-    ]
-    if unscored:
-        raise ValueError(f"{folder}: no per-example scores of {', '.join(unscored)}")
-    stored = StoredRun(record, rows, scores)
-    keys = {_row_key(row) for row in rows}
+    keys = {_row_key(row, layout) for row in rows}
+    if unscored := [scores_key(*key) for key in keys if scores_key(*key) not in scores]:
+        raise ValueError(
+            f"{folder}: no per-example scores of {', '.join(sorted(unscored))}"
+        )
+    stored = StoredRun(record, rows, scores, layout)
     wanted = [
         (m, str(k), str(s))
-        for k in stored.quadrants
+        for k in stored.settings
         for s in stored.seeds
-        for m in MODELS
+        for m in layout.models
     ]
     if missing := [scores_key(*key) for key in wanted if key not in keys]:
         raise ValueError(
@@ -268,31 +307,42 @@ def write_completions(folder: Path, result: ExperimentResult) -> list[Path]:
     return written
 
 
-def check_output_folder(name: str, out: str, configuration: dict) -> Path:
+def check_output_folder(
+    name: str, out: str, configuration: dict, experiment: str = "quadrants"
+) -> Path:
     """Create ``out`` if needed and check that it can hold this run's files; a
     ValueError naming ``name`` if not, or if its ``run.json`` records another
-    configuration (its ``results.csv`` would mix two; only the seeds may differ)."""
+    experiment or configuration (its ``results.csv`` would mix two; only the seeds may
+    differ)."""
     if not str(out).strip():
         raise ValueError(f"{name} is empty; give a folder name (runs/quadrants, or .)")
     folder = writable_folder(name, out)
-    read_results(folder / RESULTS_FILE)
+    read_results(folder / RESULTS_FILE, LAYOUTS[experiment])
     record = folder / RUN_FILE
     if record.is_dir():
         raise ValueError(
             f"{record} is a folder, not this experiment's run record; move it away"
         )
     try:
-        stored = (
-            json.loads(record.read_text(encoding="utf-8"))["configuration"]
-            if record.exists()
-            else {}
-        )
+        whole = json.loads(record.read_text("utf-8")) if record.exists() else {}
+        stored = whole["configuration"] if whole else {}
+        if whole and (other := whole.get("experiment", "quadrants")) != experiment:
+            raise ValueError(
+                f"{folder} holds the results of another experiment ({other}); pick "
+                f"another {name} for this one"
+            )
         differ = [
             f"{key} {stored[key]!r} there, {value!r} here"
             for key, value in configuration.items()
             if key != "seeds" and key in stored and stored[key] != value
         ]
-    except (OSError, UnicodeDecodeError, ValueError, LookupError, TypeError) as error:
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        LookupError,
+        TypeError,
+    ) as error:
         problem = f"{type(error).__name__}: {error}"
         raise ValueError(
             f"{record} cannot be read as a run record ({problem}); move it away"
@@ -327,18 +377,24 @@ def memory_needed(config: QuadrantConfig) -> int:
 
 
 def write_run_record(
-    folder: Path, command: str, configuration: dict, device, finished: bool
+    folder: Path,
+    command: str,
+    configuration: dict,
+    device,
+    finished: bool,
+    experiment: str = "quadrants",
 ):
-    """Write ``run.json``: the command line, every command that ran in ``folder``, the
-    configuration, when it finished (``None`` while it runs), the machine and the
-    versions."""
+    """Write ``run.json``: the experiment, the command line, every command that ran in
+    ``folder``, the configuration, when it finished (``None`` while it runs), the
+    machine and the versions."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     path = folder / RUN_FILE
     stored = json.loads(path.read_text("utf-8")) if path.exists() else {}
     # an older record kept only its last command
     earlier = stored.get("commands") or [c for c in [stored.get("command")] if c]
     commands = [*earlier, command] if command not in earlier else earlier
-    record = {"command": command, "commands": commands, "configuration": configuration}
+    record = {"experiment": experiment, "command": command, "commands": commands}
+    record["configuration"] = configuration
     record.update(finished=now if finished else None, cvae=__version__)
     try:
         with atomic_write(folder / RUN_FILE, "w", encoding="utf-8") as file:
@@ -351,7 +407,8 @@ def write_run_record(
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     defaults = QuadrantConfig()
     about = "Sohn et al.'s quadrant experiment: -log p(y|x) of four models, resumable."
-    parser = argparse.ArgumentParser(prog=COMMAND, description=about)
+    more = f"{COMMAND} labels --help: the label CVAE's run (chapter 3's priors)."
+    parser = argparse.ArgumentParser(prog=COMMAND, description=about, epilog=more)
     option = parser.add_argument
     option("--quadrants", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
     option("--dataset", choices=DATASETS, help="default: CVAE_DATASET, else mnist")
@@ -411,19 +468,21 @@ def _config(args: argparse.Namespace) -> QuadrantConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the experiment from the command line; return the exit status.
+    """Run the quadrant experiment from the command line (``python -m cvae.run``
+    sends ``labels ...`` to :mod:`cvae.run.labels`); return the exit status.
 
     Every setting, the device, the memory needed and the output folder are checked
     before any work; a problem then or during the run is one ``error:`` line on stderr
     (status 2), and Ctrl-C is one line too and keeps what is finished (status 130).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _command_line(argv)
     except KeyboardInterrupt:  # before the run began (the run's own is reported below)
-        return _error(INTERRUPTED_EARLY, status=130)
+        return fail(INTERRUPTED_EARLY, status=130)
 
 
-def _command_line(argv: Sequence[str] | None) -> int:
+def _command_line(argv: list[str]) -> int:
     args = _parse_args(argv)
     try:
         quadrants, seeds = check_runs(args.quadrants, args.seeds)
@@ -440,32 +499,50 @@ def _command_line(argv: Sequence[str] | None) -> int:
                 "(--batch-size) or hidden_dims (--hidden)"
             )
     except (TypeError, ValueError) as error:
-        return _error(error)
-    say("configuration: " + ", ".join(f"{k}={v}" for k, v in configuration.items()))
-    command = shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)])
+        return fail(error)
 
-    def record(result: ExperimentResult | None = None) -> None:
+    def run(options: dict) -> ExperimentResult:
+        return run_quadrant_experiment(config, quadrants, seeds=seeds, **options)
+
+    return execute(
+        "quadrants", argv, folder, configuration, device, run, write_completions,
+        progress=not args.no_progress,
+    )  # fmt: skip
+
+
+def execute(
+    experiment: str,
+    argv: list[str],
+    folder: Path,
+    configuration: dict,
+    device: torch.device,
+    run: Callable[[dict], object],
+    figures: Callable[[Path, object], list[Path]],
+    progress: bool = True,
+) -> int:
+    """Run an experiment whose settings are checked in ``folder``, locked: ``run``
+    gets the options of ``run_quadrant_experiment`` or ``run_label_experiment``
+    (checkpoints in ``folder``, ``on_model`` writing its rows and scores);
+    ``figures`` then draws its figures there. Returns the exit status."""
+    layout = LAYOUTS[experiment]
+    say("configuration: " + ", ".join(f"{k}={v}" for k, v in configuration.items()))
+    command = shlex.join([*COMMAND.split(), *argv])
+
+    def record(result=None) -> None:
         finished = result is None  # run.json first: it describes the rows
-        write_run_record(folder, command, configuration, device, finished=finished)
+        write_run_record(folder, command, configuration, device, finished, experiment)
         if result is not None:
-            write_results(folder / RESULTS_FILE, result.rows)
+            write_results(folder / RESULTS_FILE, result.rows, layout)
             write_scores(folder / SCORES_FILE, result.examples)
 
-    log = {"progress": not args.no_progress, "log": say, "on_model": record}
+    options = {"checkpoint_dir": folder, "device": device, "progress": progress}
     try:
         with folder_lock(folder):
             stale = ", ".join(path.name for path in remove_stale_temporaries(folder))
             if stale:
                 say(f"removed what interrupted writes left: {stale}")
-            result = run_quadrant_experiment(
-                config,
-                quadrants,
-                seeds=seeds,
-                checkpoint_dir=folder,
-                device=device,
-                **log,
-            )
-            for path in write_completions(folder, result):
+            result = run({**options, "log": say, "on_model": record})
+            for path in figures(folder, result):
                 say(f"figure: {path}")
             record()
         say(f"results: {folder / RESULTS_FILE}")
@@ -477,15 +554,15 @@ def _command_line(argv: Sequence[str] | None) -> int:
         OSError,
         ValueError,
     ) as error:
-        return _error(error)
+        return fail(error)
     except KeyboardInterrupt:
-        return _error(
+        return fail(
             f"interrupted; rerun to resume (the finished models are kept in {folder})",
             130,
         )
     return 0
 
 
-def _error(error: Exception | str, status: int = 2) -> int:
+def fail(error: Exception | str, status: int = 2) -> int:
     print(f"error: {error}", file=sys.stderr, flush=True)
     return status

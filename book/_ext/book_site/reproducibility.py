@@ -151,10 +151,10 @@ def stored_run(folder: Path) -> list[nodes.Node]:
     """One stored run: a paragraph with its folder, when it finished, the machine, its
     models and their summed training and scoring time (from ``results.csv``), and the
     commands of its ``run.json`` as a literal block."""
-    from cvae.run.cli import RESULTS_FILE, RUN_FILE, read_results  # the run's reader
+    from cvae.run.cli import read_run  # the run's reader, for either experiment
 
-    record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
-    rows = read_results(folder / RESULTS_FILE)
+    stored = read_run(folder)
+    record, rows = stored.record, stored.rows
     seconds = sum(float(r["train_seconds"]) + float(r["score_seconds"]) for r in rows)
     hours, minutes = divmod(round(seconds / 60), 60)
     paragraph = nodes.paragraph()
