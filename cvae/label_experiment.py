@@ -5,7 +5,8 @@ and judged by a classifier.
 
 Explained in the chapter :chapter:`Generating digits on demand <book/cvae_labels>`
 (section *At full scale*), whose own cells measure the same on the sample;
-``python -m cvae.run labels`` (:mod:`cvae.run.cli`) runs it resumable, with checkpoints.
+``python -m cvae.run labels`` (:mod:`cvae.run.labels`) runs it resumable, with
+checkpoints.
 The validation split is drawn once (seed 0, as in the chapter); the classifier is
 trained once on the grey-level training images and reads back the class of the digits
 each model generates.
@@ -278,7 +279,7 @@ def run_label_experiment(
     on_model: Callable[[LabelResult], None] | None = None,
 ) -> LabelResult:
     """Train the classifier, then for each latent size, seed and prior of
-    :data:`PRIORS_COMPARED` train the label CVAE and score it
+    ``PRIORS_COMPARED`` train the label CVAE and score it
     (:func:`score_label_cvae`). ``checkpoint_dir`` and ``on_model``: as
     :func:`cvae.experiment.run_quadrant_experiment`."""
     config = config or LabelConfig()
